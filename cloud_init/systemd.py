@@ -1,0 +1,203 @@
+"""systemd units of an app host and the gunicorn config they start."""
+
+from __future__ import annotations
+
+import hashlib
+
+from stack_model.host_spec import AppHostSpec
+
+from cloud_init.layout import CERTIFICATE_TOOL, MIGRATE_ONCE, HostLayout
+from cloud_init.nginx import UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS
+
+__all__ = [
+    "HARDENING",
+    "migration_lock_key",
+    "render_app_service",
+    "render_app_socket",
+    "render_certificate_service",
+    "render_certificate_timer",
+    "render_gunicorn_conf",
+    "render_journald_conf",
+    "render_migrate_service",
+]
+
+# Sandboxing shared by the app and its migration step. MemoryDenyWriteExecute is left out:
+# it breaks cffi-based packages that apps commonly use.
+HARDENING = """\
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+ProcSubset=pid
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+RemoveIPC=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+CapabilityBoundingSet=
+AmbientCapabilities=
+DevicePolicy=closed
+UMask=0077
+"""
+
+
+def migration_lock_key(spec: AppHostSpec) -> int:
+    """A stable 64-bit advisory lock key per app, so two apps sharing a server don't block."""
+    digest = hashlib.sha256(f"{spec.app_name}:migrations".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def render_app_socket(layout: HostLayout) -> str:
+    # systemd owns the listening socket: it survives app restarts (connections queue instead
+    # of failing) and only Nginx's user may connect to it.
+    return f"""\
+[Unit]
+Description=Socket of the {layout.app_name} app server
+
+[Socket]
+ListenStream={layout.app_socket}
+SocketUser=www-data
+SocketGroup=www-data
+SocketMode=0600
+DirectoryMode=0755
+Backlog=1024
+
+[Install]
+WantedBy=sockets.target
+"""
+
+
+def render_app_service(spec: AppHostSpec, layout: HostLayout) -> str:
+    migration = ""
+    if spec.app.migration_command is not None:
+        migration = f"Requires={layout.migrate_unit}\nAfter={layout.migrate_unit}\n"
+    return f"""\
+[Unit]
+Description={layout.app_name} app server (gunicorn with uvicorn workers)
+Requires={layout.socket_unit}
+After={layout.socket_unit} network-online.target
+Wants=network-online.target
+{migration}
+[Service]
+Type=notify
+NotifyAccess=main
+User={layout.service_user}
+Group={layout.service_user}
+EnvironmentFile={layout.env_file}
+WorkingDirectory=/
+ExecStart={layout.venv_dir}/bin/gunicorn --config {layout.gunicorn_conf} {spec.app.asgi_path}
+ExecReload=/bin/kill -s HUP $MAINPID
+KillMode=mixed
+TimeoutStopSec=40
+Restart=on-failure
+RestartSec=1
+{HARDENING}
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def render_migrate_service(spec: AppHostSpec, layout: HostLayout) -> str:
+    command = spec.app.migration_command
+    if command is None:
+        raise ValueError("render_migrate_service needs app.migration_command")
+    program = command[0] if command[0].startswith("/") else f"{layout.venv_dir}/bin/{command[0]}"
+    argv = " ".join((program, *command[1:]))
+    return f"""\
+[Unit]
+Description={layout.app_name} database migrations, once per fleet under an advisory lock
+After=network-online.target
+Wants=network-online.target
+Before={layout.app_unit}
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+User={layout.service_user}
+Group={layout.service_user}
+EnvironmentFile={layout.env_file}
+WorkingDirectory=/
+ExecStart={layout.venv_dir}/bin/python {MIGRATE_ONCE} --lock-key {migration_lock_key(spec)} --wait-seconds {spec.migration_wait_seconds} -- {argv}
+TimeoutStartSec={spec.migration_wait_seconds + 300}
+{HARDENING}"""
+
+
+def render_certificate_service(layout: HostLayout) -> str:
+    # Runs as root: it writes /etc/letsencrypt and reloads Nginx.
+    return f"""\
+[Unit]
+Description=Obtain the TLS certificate of {layout.app_name} if it is still missing
+After=network-online.target nginx.service
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart={CERTIFICATE_TOOL} obtain
+"""
+
+
+def render_certificate_timer(layout: HostLayout) -> str:
+    # Retries a first issuance that failed (DNS not yet pointing here, CA down). Once the
+    # certificate exists the service is a no-op and certbot.timer renews it.
+    return f"""\
+[Unit]
+Description=Retry obtaining the TLS certificate of {layout.app_name}
+
+[Timer]
+OnBootSec=5min
+OnUnitInactiveSec=30min
+RandomizedDelaySec=2min
+
+[Install]
+WantedBy=timers.target
+"""
+
+
+def render_gunicorn_conf(spec: AppHostSpec, layout: HostLayout) -> str:
+    return f"""\
+# Managed by the app-host user data. Worker count from the capacity model:
+# min((2 x {spec.capacity.vcpus} vCPUs) + 1, ({spec.capacity.memory_mib} MiB - \
+{spec.capacity.reserved_memory_mib} MiB reserve) // {spec.capacity.worker_memory_mib} MiB per worker).
+# systemd passes the listening socket ({layout.socket_unit}); bind names the same path for
+# runs outside systemd (such as --check-config).
+bind = ["unix:{layout.app_socket}"]
+workers = {spec.worker_count}
+worker_class = "uvicorn_worker.UvicornWorker"
+proc_name = "{layout.app_name}"
+# Only Nginx can reach the socket, so the forwarded headers it sets are trusted.
+forwarded_allow_ips = "*"
+# Longer than Nginx's upstream keepalive_timeout ({UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS}s), so Nginx closes idle connections first.
+keepalive = {UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS + 45}
+timeout = 60
+graceful_timeout = 30
+# Logs to stdout/stderr, which systemd sends to the journal.
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+"""
+
+
+def render_journald_conf(spec: AppHostSpec) -> str:
+    return f"""\
+# Managed by the app-host user data: bound the journal so logs cannot fill the disk.
+[Journal]
+Storage=persistent
+Compress=yes
+SystemMaxUse={spec.journal_max_use_mib}M
+SystemMaxFileSize={max(8, spec.journal_max_use_mib // 16)}M
+MaxRetentionSec=1month
+RateLimitIntervalSec=30s
+RateLimitBurst=10000
+"""

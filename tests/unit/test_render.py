@@ -1,0 +1,174 @@
+import base64
+import hashlib
+import gzip
+from typing import Any
+
+import pytest
+import yaml
+from cloud_init import USER_DATA_LIMIT_BYTES, UserDataTooLarge, render_user_data
+from stack_model import AppSpec, Capacity, ObjectStorageSpec
+
+from tests.host_specs import ADMIN_KEY, acme_spec, self_signed_spec
+
+
+def _config(text: str) -> dict[str, Any]:
+    assert text.startswith("#cloud-config\n")
+    loaded = yaml.safe_load(text)
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _written(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    files = {}
+    for entry in config["write_files"]:
+        assert entry["encoding"] == "gz+b64"
+        entry = dict(entry, text=gzip.decompress(base64.b64decode(entry["content"])).decode())
+        files[entry["path"]] = entry
+    return files
+
+
+def test_written_files_decode_to_the_rendered_files() -> None:
+    rendered = render_user_data(acme_spec())
+    files = _written(_config(rendered.cloud_config))
+    assert {path: entry["text"] for path, entry in files.items()} == {f.path: f.content for f in rendered.files}
+
+
+def test_service_user_has_no_shell_no_sudo_and_admin_has_keys_only() -> None:
+    users = {user["name"]: user for user in _config(render_user_data(acme_spec()).cloud_config)["users"]}
+    assert set(users) == {"api", "ops"}
+    assert users["api"]["shell"] == "/usr/sbin/nologin"
+    assert users["api"]["system"] is True
+    assert "sudo" not in users["api"] and "groups" not in users["api"]
+    assert users["ops"]["ssh_authorized_keys"] == [ADMIN_KEY]
+    assert users["ops"]["lock_passwd"] is True
+
+
+def test_no_admin_user_without_keys() -> None:
+    users = _config(render_user_data(acme_spec(admin_ssh_keys=())).cloud_config)["users"]
+    assert [user["name"] for user in users] == ["api"]
+
+
+def test_ssh_passwords_and_root_are_off() -> None:
+    rendered = render_user_data(acme_spec())
+    config = _config(rendered.cloud_config)
+    assert config["ssh_pwauth"] is False
+    assert config["disable_root"] is True
+    sshd = rendered.file("/etc/ssh/sshd_config.d/10-app-host.conf").content
+    assert "PasswordAuthentication no" in sshd and "PermitRootLogin no" in sshd
+
+
+def test_packages_and_single_bootstrap_step() -> None:
+    config = _config(render_user_data(acme_spec()).cloud_config)
+    assert {"nginx", "certbot", "python3-certbot-nginx", "python3-venv"} <= set(config["packages"])
+    assert config["runcmd"] == [["/usr/local/sbin/app-host-bootstrap"]]
+
+
+def test_environment_file_is_private_to_the_service_user_and_deferred() -> None:
+    spec = acme_spec(app=AppSpec(env={"FEATURE": 'a "quoted" $value'}, secret_env={"API_TOKEN": "tok"}))
+    rendered = render_user_data(spec)
+    files = _written(_config(rendered.cloud_config))
+    env = files["/etc/api/env"]
+    assert env["permissions"] == "0400" and env["owner"] == "api:api" and env["defer"] is True
+    assert 'DATABASE_URL="postgresql://notes:secret-pw@10.0.0.5:5432/notes"' in env["text"]
+    assert 'FEATURE="a \\"quoted\\" $value"' in env["text"]
+    assert 'API_TOKEN="tok"' in env["text"]
+    # The secret appears in no other file.
+    others = [f for f in rendered.files if f.path != "/etc/api/env"]
+    assert not [f.path for f in others if "secret-pw" in f.content or "tok\"" in f.content]
+
+
+def test_object_storage_settings_reach_the_app_environment() -> None:
+    storage = ObjectStorageSpec(endpoint_url="http://127.0.0.1:9000", bucket="notes", region="us-east-1", access_key_id="AK", secret_access_key="SK")
+    env = render_user_data(acme_spec(object_storage=storage)).file("/etc/api/env").content
+    for line in ('S3_ENDPOINT_URL="http://127.0.0.1:9000"', 'S3_BUCKET="notes"', 'S3_SECRET_ACCESS_KEY="SK"'):
+        assert line in env
+
+
+def test_gunicorn_gets_the_capacity_model_count_and_a_socket_never_a_port() -> None:
+    spec = acme_spec(capacity=Capacity(vcpus=4, memory_mib=2048))
+    rendered = render_user_data(spec)
+    conf = rendered.file("/etc/api/gunicorn.conf.py").content
+    assert "workers = 6\n" in conf
+    assert 'bind = ["unix:/run/api/gunicorn.sock"]' in conf
+    assert 'worker_class = "uvicorn_worker.UvicornWorker"' in conf
+    for item in rendered.files:
+        assert "0.0.0.0:8000" not in item.content and "bind = [\"0.0.0.0" not in item.content
+    socket = rendered.file("/etc/systemd/system/api.socket").content
+    assert "ListenStream=/run/api/gunicorn.sock" in socket and "SocketUser=www-data" in socket
+
+
+def test_app_unit_is_notify_restarting_reloadable_and_after_migrations() -> None:
+    unit = render_user_data(acme_spec()).file("/etc/systemd/system/api.service").content
+    for line in ("Type=notify", "Restart=on-failure", "ExecReload=/bin/kill -s HUP $MAINPID", "User=api",
+                 "Requires=api-migrate.service", "After=api-migrate.service", "EnvironmentFile=/etc/api/env",
+                 "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n"):
+        assert line in unit
+
+
+def test_migration_unit_holds_the_advisory_lock_before_the_app() -> None:
+    unit = render_user_data(acme_spec()).file("/etc/systemd/system/api-migrate.service").content
+    assert "Type=oneshot" in unit and "RemainAfterExit=yes" in unit and "Before=api.service" in unit
+    assert "/usr/local/lib/app-host/migrate_once.py --lock-key " in unit
+    assert unit.rstrip().count("-- /opt/api/venv/bin/notes-api-migrate") == 1
+
+
+def test_no_migration_step_when_the_app_has_none() -> None:
+    rendered = render_user_data(acme_spec(app=AppSpec(migration_command=None)))
+    paths = {f.path for f in rendered.files}
+    assert "/etc/systemd/system/api-migrate.service" not in paths
+    assert "api-migrate" not in rendered.file("/etc/systemd/system/api.service").content
+
+
+def test_nginx_site_proxy_rules() -> None:
+    site = render_user_data(acme_spec()).file("/etc/nginx/sites-available/api.conf").content
+    assert "keepalive 16;" in site and "proxy_http_version 1.1;" in site
+    assert "'' '';" in site and "close" not in site
+    assert 'proxy_set_header Connection "upgrade"' not in site
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in site
+    assert "location ^~ /.well-known/acme-challenge/" in site
+    assert "return 301 https://$host$request_uri;" in site
+    assert "ssl_reject_handshake on;" in site and "return 444;" in site
+    assert 'Strict-Transport-Security "max-age=63072000" always' in site
+    assert "client_max_body_size 10m;" in site
+    assert "server_name api.example.test www.example.test;" in site
+
+
+def test_nginx_main_config_drops_old_tls() -> None:
+    conf = render_user_data(acme_spec()).file("/etc/nginx/nginx.conf").content
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf and "TLSv1.1" not in conf
+    assert "ssl_session_tickets off;" in conf and "server_tokens off;" in conf
+
+
+def test_private_acme_ca_is_trusted_for_issuance_and_renewal() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    spec = acme_spec(certificates={"kind": "acme", "contact_email": "ops@example.test", "directory_url": "https://127.0.0.1:14000/dir", "ca_bundle_pem": pem})
+    rendered = render_user_data(spec)
+    assert rendered.file("/etc/app-host/acme-ca.pem").content == pem
+    assert "REQUESTS_CA_BUNDLE=/etc/app-host/acme-ca.pem" in rendered.file("/etc/systemd/system/certbot.service.d/10-app-host-ca.conf").content
+    conf = rendered.file("/etc/app-host/host.conf").content
+    assert "ACME_DIRECTORY=https://127.0.0.1:14000/dir" in conf and "ACME_CA_BUNDLE=/etc/app-host/acme-ca.pem" in conf
+
+
+def test_self_signed_needs_no_acme_settings() -> None:
+    conf = render_user_data(self_signed_spec()).file("/etc/app-host/host.conf").content
+    assert "CERTIFICATE_KIND=self-signed" in conf and "ACME_DIRECTORY=''" in conf
+
+
+def test_plain_http_private_index_is_trusted_explicitly() -> None:
+    spec = acme_spec(app=AppSpec(package_index_url="http://10.0.0.9:3141/root/prod/+simple/"))
+    requirements = render_user_data(spec).file("/etc/app-host/requirements.txt").content
+    assert requirements.splitlines()[:2] == ["--index-url http://10.0.0.9:3141/root/prod/+simple/", "--trusted-host 10.0.0.9"]
+    assert "notes-api==0.1.0" in requirements and "gunicorn==27.0.1" in requirements
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render_user_data(acme_spec()).cloud_config == render_user_data(acme_spec()).cloud_config
+
+
+def test_user_data_fits_the_cloud_limit_and_oversize_is_refused() -> None:
+    assert render_user_data(acme_spec()).size_bytes <= USER_DATA_LIMIT_BYTES
+    # Random-looking values do not compress: 20 KB of them cannot fit.
+    noise = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(700))
+    big = acme_spec(app=AppSpec(secret_env={"BLOB": noise}))
+    with pytest.raises(UserDataTooLarge, match=r"app_name='api' is \d+ bytes, over the 16384-byte limit"):
+        render_user_data(big)
