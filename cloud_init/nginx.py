@@ -32,6 +32,8 @@ def render_nginx_conf() -> str:
 # Managed by the app-host user data; edits are lost when the host is replaced.
 user www-data;
 worker_processes auto;
+# Each proxied request holds two descriptors (client and upstream).
+worker_rlimit_nofile 8192;
 pid /run/nginx.pid;
 error_log /var/log/nginx/error.log warn;
 include /etc/nginx/modules-enabled/*.conf;
@@ -97,6 +99,10 @@ server {{
     listen [::]:443 ssl http2 default_server;
     server_name _;
     ssl_reject_handshake on;
+    # HTTP/2 may coalesce a request for another name onto a connection made for ours.
+    location / {{
+        return 421;
+    }}
 }}
 
 server {{

@@ -10,12 +10,14 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . /etc/app-host/host.conf
 
-read -r -a domains <<<"${DOMAINS}"
-primary="${domains[0]}"
+# DOMAINS comes from host.conf.
+# shellcheck disable=SC2153
+read -r -a names <<<"${DOMAINS}"
+primary="${names[0]}"
 
 self_signed() {
     local days="$1" san="" name
-    for name in "${domains[@]}"; do
+    for name in "${names[@]}"; do
         san="${san:+${san},}DNS:${name}"
     done
     install -d -m 0700 "${CERTIFICATE_DIR}"
@@ -55,7 +57,7 @@ obtain)
         export REQUESTS_CA_BUNDLE="${ACME_CA_BUNDLE}"
     fi
     args=()
-    for name in "${domains[@]}"; do
+    for name in "${names[@]}"; do
         args+=(--domain "${name}")
     done
     certbot certonly --non-interactive --agree-tos --email "${ACME_EMAIL}" \
