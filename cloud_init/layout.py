@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["HostLayout", "TOOLING_DIR", "HOST_CONF", "BOOTSTRAP", "CERTIFICATE_TOOL", "MIGRATE_ONCE"]
+__all__ = ["BOOTSTRAP", "CERTIFICATE_TOOL", "HOST_CONF", "MIGRATE_ONCE", "TOOLING_DIR", "HostLayout"]
 
 # The host tooling is static (linted as-is in the repo); it finds its settings here.
 TOOLING_DIR = "/etc/app-host"

@@ -13,7 +13,6 @@ from importlib import resources
 from urllib.parse import urlsplit
 
 import yaml
-from stack_model.host_spec import SERVER_REQUIREMENTS, AcmeCertificates, AppHostSpec
 
 from cloud_init import layout as paths
 from cloud_init.layout import HostLayout
@@ -27,8 +26,9 @@ from cloud_init.systemd import (
     render_journald_conf,
     render_migrate_service,
 )
+from stack_model.host_spec import SERVER_REQUIREMENTS, AcmeCertificates, AppHostSpec
 
-__all__ = ["HostFile", "RenderedUserData", "USER_DATA_LIMIT_BYTES", "UserDataTooLarge", "render_user_data"]
+__all__ = ["USER_DATA_LIMIT_BYTES", "HostFile", "RenderedUserData", "UserDataTooLarge", "render_user_data"]
 
 # Volcengine ECS (and AWS EC2) accept at most 16 KB of user data before Base64.
 USER_DATA_LIMIT_BYTES = 16 * 1024

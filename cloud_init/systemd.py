@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from stack_model.host_spec import AppHostSpec
-
 from cloud_init.layout import CERTIFICATE_TOOL, MIGRATE_ONCE, HostLayout
 from cloud_init.nginx import UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS
+from stack_model.host_spec import AppHostSpec
 
 __all__ = [
     "HARDENING",

@@ -25,14 +25,14 @@ from pydantic import (
 from stack_model.capacity import Capacity
 
 __all__ = [
+    "RESERVED_ENV_NAMES",
+    "SERVER_REQUIREMENTS",
     "AcmeCertificates",
     "AppHostSpec",
     "AppSpec",
     "Certificates",
     "ObjectStorageSpec",
     "SelfSignedCertificates",
-    "SERVER_REQUIREMENTS",
-    "RESERVED_ENV_NAMES",
 ]
 
 # What the host installs beside the app. Pinned so that every host of a fleet runs the same

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from cloud_init import HostLayout, RenderedUserData, render_user_data
 from stack_model import AppSpec, ObjectStorageSpec
-
 from tests.host_specs import acme_spec, self_signed_spec
 
 REPO = Path(__file__).resolve().parents[2]

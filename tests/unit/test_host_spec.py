@@ -2,8 +2,8 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from stack_model import AcmeCertificates, AppSpec, Capacity, ObjectStorageSpec
 
+from stack_model import AcmeCertificates, AppSpec, Capacity, ObjectStorageSpec
 from tests.host_specs import acme_spec
 
 

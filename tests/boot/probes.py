@@ -1,0 +1,153 @@
+"""Client-side probes for booted hosts: HTTPS to a domain pinned to a test address (no DNS
+needed), the certificate a host serves, and a bounded concurrent load."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+
+__all__ = ["LoadResult", "PinnedHttps", "bounded_load", "served_certificate"]
+
+
+class _PinnedConnection(http.client.HTTPSConnection):
+    """HTTPS to `host` (SNI, Host header, certificate name) over a TCP connection to
+    `address`: what a client resolving the domain to that address does."""
+
+    def __init__(self, host: str, address: str, context: ssl.SSLContext, timeout: float) -> None:
+        super().__init__(host, 443, context=context, timeout=timeout)
+        self._address = address
+        self._tls_context = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._tls_context.wrap_socket(raw, server_hostname=self.host)
+
+
+@dataclass
+class PinnedHttps:
+    """Requests to https://<domain> sent to `address`, trusting only `ca_pem` (or nothing
+    when None, for self-signed hosts)."""
+
+    domain: str
+    address: str
+    ca_pem: str | None
+    timeout: float = 10.0
+
+    def context(self) -> ssl.SSLContext:
+        if self.ca_pem is None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        return ssl.create_default_context(cadata=self.ca_pem)
+
+    def connection(self) -> http.client.HTTPSConnection:
+        return _PinnedConnection(self.domain, self.address, self.context(), self.timeout)
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        connection = self.connection()
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            connection.close()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        return self.request("GET", path, headers=headers)
+
+
+def http_get(address: str, host: str, path: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """Plain HTTP on port 80 with a chosen Host header."""
+    connection = http.client.HTTPConnection(address, 80, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def served_certificate(domain: str, address: str) -> x509.Certificate:
+    """The leaf certificate the host presents for `domain` (not verified)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((address, 443), 10) as raw,
+        context.wrap_socket(raw, server_hostname=domain) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
+
+
+@dataclass
+class LoadResult:
+    statuses: Counter[Any] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def failures(self) -> int:
+        return self.total - self.statuses[200]
+
+
+def bounded_load(
+    client: PinnedHttps, path: str, *, clients: int, seconds: float, max_requests: int
+) -> tuple[LoadResult, threading.Event, threading.Thread]:
+    """Start `clients` keep-alive loops against `path`; they stop after `seconds` or
+    `max_requests` in all, whichever comes first. Returns the result, a stop event and the
+    thread to join."""
+    result = LoadResult()
+    stop = threading.Event()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def one_client() -> None:
+        connection = client.connection()
+        while not stop.is_set() and time.monotonic() < deadline:
+            with lock:
+                if result.total >= max_requests:
+                    return
+            try:
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                status: Any = response.status
+                if response.getheader("connection", "").lower() == "close":
+                    connection.close()
+                    connection = client.connection()
+            except (OSError, http.client.HTTPException) as error:
+                status = type(error).__name__
+                with lock:
+                    result.errors.append(repr(error))
+                connection.close()
+                connection = client.connection()
+            with lock:
+                result.statuses[status] += 1
+        connection.close()
+
+    def run_all() -> None:
+        workers = [threading.Thread(target=one_client, daemon=True) for _ in range(clients)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    runner = threading.Thread(target=run_all, daemon=True)
+    runner.start()
+    return result, stop, runner

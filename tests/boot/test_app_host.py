@@ -1,0 +1,334 @@
+"""Boot one app host from the rendered user data and probe it from outside like a client.
+
+One guest is booted for the module (it takes about a minute) and the tests run against it in
+file order: the disruptive ones (reload, renewal, crash, reboot) come last.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from cryptography.x509.oid import NameOID
+
+from cloud_init import render_user_data
+from stack_model import AcmeCertificates, AppHostSpec, AppSpec, Capacity
+from tests.boot.harness import Guest, GuestFactory, PackageIndex, PebbleAcme, PostgresServer, wait_for
+from tests.boot.probes import PinnedHttps, bounded_load, http_get, served_certificate
+from tests.host_specs import ADMIN_KEY
+
+pytestmark = pytest.mark.boot
+
+DOMAIN = "api.example.test"
+ADDRESS = "127.0.0.1"  # the guest shares the outer network namespace
+# 2 vCPUs would give 5 workers; 1280 MiB leaves room for (1280 - 512) // 256 = 3.
+CAPACITY = Capacity(vcpus=2, memory_mib=1280, worker_memory_mib=256)
+TIMINGS: dict[str, float] = {}
+
+
+@dataclass
+class BootedHost:
+    guest: Guest
+    spec: AppHostSpec
+    https: PinnedHttps
+    postgres: PostgresServer
+    database: str
+    started_at: float
+
+
+def _https_ok(client: PinnedHttps, path: str = "/healthz") -> bool:
+    try:
+        return client.get(path)[0] == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def host(
+    guest_factory_module: GuestFactory,
+    app_index: PackageIndex,
+    pebble: PebbleAcme,
+    postgres: PostgresServer,
+) -> Iterator[BootedHost]:
+    database = "notes_single"
+    password = secrets.token_urlsafe(16)
+    url = postgres.create_database(database, owner=database, password=password)
+    spec = AppHostSpec(
+        domains=(DOMAIN,),
+        certificates=AcmeCertificates(
+            contact_email="ops@example.test",
+            directory_url=pebble.directory_url,
+            ca_bundle_pem=pebble.listener_ca_pem,
+        ),
+        app=AppSpec(package_index_url=app_index.url_for(ADDRESS)),
+        capacity=CAPACITY,
+        database_url=url,
+        admin_ssh_keys=(ADMIN_KEY,),
+        refresh_package_index=False,
+    )
+    started = time.monotonic()
+    guest = guest_factory_module("single", render_user_data(spec).cloud_config)
+    https = PinnedHttps(DOMAIN, ADDRESS, pebble.issuing_roots_pem() + pebble.issuing_intermediates_pem())
+    booted = BootedHost(guest, spec, https, postgres, database, started)
+    # Measured, not asserted: reported in the README and the closing note.
+    wait_for(lambda: _https_ok(https), timeout=420, interval=0.5, what="first HTTPS 200 from /healthz")
+    TIMINGS["guest start to first HTTPS 200 (s)"] = time.monotonic() - started
+    yield booted
+    print("\nboot timings:", json.dumps({k: round(v, 1) for k, v in TIMINGS.items()}))
+
+
+def test_cloud_init_finished_without_errors(host: BootedHost) -> None:
+    result = host.guest.wait_for_cloud_init(timeout_seconds=300)
+    assert result["v1"]["errors"] == []
+    assert host.guest.failed_units() == []
+
+
+def test_https_serves_healthz_with_a_certificate_from_the_acme_ca(
+    host: BootedHost, pebble: PebbleAcme
+) -> None:
+    status, headers, body = host.https.get("/healthz")  # verified against pebble's roots
+    assert (status, json.loads(body)) == (200, {"status": "ok"})
+    assert headers["strict-transport-security"] == "max-age=63072000"
+    certificate = served_certificate(DOMAIN, ADDRESS)
+    issuer = certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert "Pebble" in str(issuer)
+    assert certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == DOMAIN
+
+
+def test_readiness_sees_the_database_at_head(host: BootedHost) -> None:
+    status, _, body = host.https.get("/readyz")
+    assert status == 200, body
+    revision = host.postgres.query(host.database, "SELECT version_num FROM alembic_version")
+    assert len(revision) == 1
+
+
+def test_notes_round_trip_through_the_proxy(host: BootedHost) -> None:
+    status, _, body = host.https.request(
+        "POST", "/notes", body=b'{"text": "from the boot test"}', headers={"Content-Type": "application/json"}
+    )
+    assert status == 201, body
+    status, _, body = host.https.get("/notes")
+    assert status == 200 and json.loads(body)[0]["text"] == "from the boot test"
+
+
+def test_forwarded_headers_are_set_by_nginx_and_not_by_the_client(host: BootedHost) -> None:
+    status, _, body = host.https.get(
+        "/client", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "http"}
+    )
+    assert status == 200
+    assert json.loads(body) == {"client_host": "127.0.0.1", "scheme": "https"}
+
+
+def test_http_redirects_to_https_except_the_acme_path(host: BootedHost) -> None:
+    status, headers, _ = http_get(ADDRESS, DOMAIN, "/notes?limit=1")
+    assert status == 301 and headers["location"] == f"https://{DOMAIN}/notes?limit=1"
+    token = secrets.token_hex(8)
+    host.guest.exec(
+        [
+            "sh",
+            "-c",
+            f"mkdir -p /var/www/acme/.well-known/acme-challenge && echo {token} > /var/www/acme/.well-known/acme-challenge/{token}",
+        ]
+    )
+    status, _, body = http_get(ADDRESS, DOMAIN, f"/.well-known/acme-challenge/{token}")
+    assert (status, body.decode().strip()) == (200, token)
+
+
+def test_unknown_host_names_are_refused(host: BootedHost) -> None:
+    import http.client
+    import ssl
+
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        http_get(ADDRESS, "evil.example.test", "/healthz")
+    with pytest.raises(ssl.SSLError):
+        PinnedHttps("evil.example.test", ADDRESS, None).get("/healthz")
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+def test_old_tls_versions_are_refused(host: BootedHost) -> None:
+    import socket
+    import ssl
+
+    outcomes = {}
+    for version in (ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.minimum_version = context.maximum_version = version
+        # Let this client offer TLS 1.1, so a refusal can only come from the server.
+        context.set_ciphers("ALL:@SECLEVEL=0")
+        try:
+            with socket.create_connection((ADDRESS, 443), 5) as raw, context.wrap_socket(raw, server_hostname=DOMAIN) as tls:
+                outcomes[version.name] = tls.version()
+        except ssl.SSLError as error:
+            outcomes[version.name] = error.reason
+    assert outcomes == {"TLSv1_1": "TLSV1_ALERT_PROTOCOL_VERSION", "TLSv1_2": "TLSv1.2", "TLSv1_3": "TLSv1.3"}
+
+
+def _gunicorn_processes(guest: Guest) -> list[tuple[str, int, int]]:
+    out = guest.exec(["ps", "-C", "gunicorn", "-o", "user=,pid=,ppid="]).stdout
+    return [
+        (user, int(pid), int(ppid))
+        for user, pid, ppid in (line.split() for line in out.splitlines() if line.strip())
+    ]
+
+
+def _master_pid(guest: Guest) -> int:
+    return int(guest.exec(["systemctl", "show", "-p", "MainPID", "--value", "api.service"]).stdout.strip())
+
+
+def test_gunicorn_runs_as_the_service_user_with_the_computed_workers(host: BootedHost) -> None:
+    master = _master_pid(host.guest)
+    processes = _gunicorn_processes(host.guest)
+    assert {user for user, _, _ in processes} == {"api"}
+    workers = [pid for _, pid, ppid in processes if ppid == master]
+    assert len(workers) == CAPACITY.worker_count == 3
+    shell = host.guest.exec(["getent", "passwd", "api"]).stdout.strip().split(":")[-1]
+    assert shell == "/usr/sbin/nologin"
+    assert host.guest.exec(["sudo", "-l", "-U", "api"], check=False).stdout.count("may run") == 0
+
+
+def test_nothing_but_nginx_and_ssh_listens_on_tcp(host: BootedHost) -> None:
+    # The guest shares the outer network namespace here, so ss also lists the test's own
+    # servers; only sockets of guest processes carry a users:(...) owner seen from inside.
+    listeners = host.guest.exec(["ss", "-Hltnp"]).stdout.splitlines()
+    owners = {name for line in listeners for name in re.findall(r'users:\(\("([^"]+)"', line)}
+    assert owners == {"nginx", "sshd"}, listeners
+    ports = {int(port) for line in listeners if "nginx" in line for port in re.findall(r":(\d+)\s", line)}
+    assert ports == {80, 443}
+    # The app socket belongs to Nginx's user only.
+    mode = host.guest.exec(["stat", "-c", "%A %U", "/run/api/gunicorn.sock"]).stdout.split()
+    assert mode == ["srw-------", "www-data"]
+
+
+def test_app_port_is_closed_from_outside(host: BootedHost) -> None:
+    import socket
+
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((ADDRESS, 8000), 3).close()
+
+
+def test_units_pass_systemd_verify_on_the_host(host: BootedHost) -> None:
+    units = [
+        "/etc/systemd/system/api.service",
+        "/etc/systemd/system/api.socket",
+        "/etc/systemd/system/api-migrate.service",
+    ]
+    result = host.guest.exec(["systemd-analyze", "verify", *units], check=False)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+    exposure = host.guest.exec(["systemd-analyze", "security", "api.service"], check=False).stdout
+    score = re.search(r"Overall exposure level for api.service: ([0-9.]+)", exposure)
+    assert score is not None
+    TIMINGS["api.service exposure (online, in guest)"] = float(score.group(1))
+
+
+def test_logs_go_to_the_journal(host: BootedHost) -> None:
+    host.https.get("/healthz")
+    journal = host.guest.exec(["journalctl", "-u", "api.service", "--no-pager", "-o", "cat"]).stdout
+    assert '"GET /healthz HTTP/1.1" 200' in journal
+    migrate = host.guest.exec(["journalctl", "-u", "api-migrate.service", "--no-pager", "-o", "cat"]).stdout
+    assert "lock taken, running migrations" in migrate
+    limits = host.guest.exec(["systemd-analyze", "cat-config", "systemd/journald.conf"]).stdout
+    assert "SystemMaxUse=1024M" in limits
+    assert host.guest.exec(["logrotate", "--debug", "/etc/logrotate.d/nginx"], check=False).returncode == 0
+
+
+def test_ssh_refuses_passwords_and_root(host: BootedHost) -> None:
+    effective = host.guest.exec(["sshd", "-T"]).stdout.lower()
+    assert "passwordauthentication no" in effective
+    assert "permitrootlogin no" in effective
+    keys = host.guest.exec(["cat", "/home/ops/.ssh/authorized_keys"]).stdout
+    assert ADMIN_KEY in keys
+
+
+def test_environment_file_is_readable_only_by_the_service_user(host: BootedHost) -> None:
+    stat = host.guest.exec(["stat", "-c", "%a %U %G", "/etc/api/env"]).stdout.split()
+    assert stat == ["400", "api", "api"]
+    assert (
+        host.guest.exec(["runuser", "-u", "nobody", "--", "cat", "/etc/api/env"], check=False).returncode != 0
+    )
+
+
+def test_worker_memory(host: BootedHost) -> None:
+    master = _master_pid(host.guest)
+    workers = [pid for _, pid, ppid in _gunicorn_processes(host.guest) if ppid == master]
+    rss = [int(host.guest.exec(["ps", "-o", "rss=", "-p", str(pid)]).stdout) for pid in workers]
+    TIMINGS["per-worker RSS (MiB, max)"] = max(rss) / 1024
+    # The capacity model's default per-worker budget must cover the sample app.
+    assert max(rss) / 1024 < CAPACITY.worker_memory_mib
+
+
+def test_reload_under_load_loses_no_requests(host: BootedHost) -> None:
+    before = {pid for _, pid, _ in _gunicorn_processes(host.guest)}
+    result, stop, runner = bounded_load(host.https, "/healthz", clients=8, seconds=12, max_requests=100_000)
+    time.sleep(3)
+    at_reload = result.total
+    host.guest.exec(["systemctl", "reload", "api.service"])
+    time.sleep(6)
+    after_reload = result.total - at_reload
+    stop.set()
+    runner.join(timeout=30)
+    after = {pid for _, pid, _ in _gunicorn_processes(host.guest)}
+    # The load spans the reload: requests before it and for seconds after it.
+    assert at_reload > 100 and after_reload > 100
+    assert result.failures == 0, (result.statuses, result.errors[:5])
+    assert before - after, "the reload replaced no worker"
+    TIMINGS["requests during HUP reload"] = result.total
+
+
+def test_forced_renewal_reloads_nginx_without_dropping_requests(host: BootedHost) -> None:
+    serial_before = served_certificate(DOMAIN, ADDRESS).serial_number
+    result, stop, runner = bounded_load(host.https, "/healthz", clients=4, seconds=90, max_requests=500_000)
+    renewal = host.guest.exec(
+        [
+            "env",
+            "REQUESTS_CA_BUNDLE=/etc/app-host/acme-ca.pem",
+            "certbot",
+            "renew",
+            "--force-renewal",
+            "--cert-name",
+            "api",
+            "--non-interactive",
+        ],
+        check=False,
+        timeout=180,
+    )
+    stop.set()
+    runner.join(timeout=30)
+    assert renewal.returncode == 0, renewal.stdout + renewal.stderr
+    assert served_certificate(DOMAIN, ADDRESS).serial_number != serial_before
+    assert result.total > 50
+    assert result.failures == 0, (result.statuses, result.errors[:5])
+    # Renewals from certbot.timer find the private CA through the unit's drop-in.
+    environment = host.guest.exec(["systemctl", "show", "-p", "Environment", "certbot.service"]).stdout
+    assert "REQUESTS_CA_BUNDLE=/etc/app-host/acme-ca.pem" in environment
+
+
+def test_app_comes_back_after_kill_9_of_the_master(host: BootedHost) -> None:
+    master = _master_pid(host.guest)
+    host.guest.exec(["kill", "-9", str(master)])
+    killed = time.monotonic()
+    wait_for(
+        lambda: _master_pid(host.guest) not in (0, master) and _https_ok(host.https),
+        timeout=15,
+        interval=0.2,
+        what="app back after kill -9",
+    )
+    TIMINGS["kill -9 to HTTPS 200 (s)"] = time.monotonic() - killed
+
+
+def test_https_serves_again_after_a_reboot(host: BootedHost) -> None:
+    host.guest.reboot()
+    rebooted = time.monotonic()
+    wait_for(
+        lambda: _https_ok(host.https, "/readyz"), timeout=180, interval=0.5, what="HTTPS /readyz after reboot"
+    )
+    TIMINGS["reboot to HTTPS 200 (s)"] = time.monotonic() - rebooted
+    assert host.guest.failed_units() == []
+    # The certificate obtained on first boot is kept; no new issuance on reboot.
+    assert "Pebble" in str(served_certificate(DOMAIN, ADDRESS).issuer)
