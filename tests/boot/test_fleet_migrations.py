@@ -1,0 +1,75 @@
+"""Two app hosts boot at the same time against one database: the schema is migrated once.
+
+Each host lives in its own network namespace (both run Nginx on 80/443) and reaches the
+database and the package index at its outer address. Self-signed certificates: ACME on a
+fleet is a later piece of work.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+import pytest
+
+from cloud_init import render_user_data
+from stack_model import AppHostSpec, AppSpec, Capacity, SelfSignedCertificates
+from tests.boot.harness import GuestFactory, HostNetworkFactory, PackageIndex, PostgresServer, wait_for
+from tests.boot.probes import PinnedHttps
+
+pytestmark = pytest.mark.boot
+
+DOMAIN = "api.example.test"
+
+
+def test_hosts_starting_together_migrate_the_schema_once(
+    guest_factory: GuestFactory,
+    host_network_factory: HostNetworkFactory,
+    app_index: PackageIndex,
+    postgres: PostgresServer,
+) -> None:
+    password = secrets.token_urlsafe(16)
+    networks = [host_network_factory(), host_network_factory()]
+    guests = []
+    for number, network in enumerate(networks, start=1):
+        spec = AppHostSpec(
+            domains=(DOMAIN,),
+            certificates=SelfSignedCertificates(),
+            app=AppSpec(package_index_url=app_index.url_for(network.outer_address)),
+            capacity=Capacity(vcpus=1, memory_mib=1024),
+            database_url=postgres.create_database("notes_fleet", "notes_fleet", password, host=network.outer_address)
+            if number == 1
+            else postgres.url("notes_fleet", password, "notes_fleet", network.outer_address),
+            refresh_package_index=False,
+        )
+        guests.append(guest_factory(f"fleet{number}", render_user_data(spec).cloud_config, network=network, start=False))
+    started = time.monotonic()
+    for guest in guests:
+        guest.start()
+
+    for guest in guests:
+        assert guest.wait_for_cloud_init(timeout_seconds=420)["v1"]["errors"] == []
+    elapsed = time.monotonic() - started
+
+    upgrades = []
+    waited = []
+    for guest in guests:
+        journal = guest.exec(["journalctl", "-u", "api-migrate.service", "--no-pager", "-o", "cat"]).stdout
+        upgrades.append(journal.count("Running upgrade  -> 0001"))
+        waited.append("another host is migrating, waiting" in journal)
+        result = guest.exec(["systemctl", "show", "-p", "Result", "--value", "api-migrate.service"]).stdout.strip()
+        assert result == "success"
+    assert sum(upgrades) == 1, upgrades
+    assert postgres.query("notes_fleet", "SELECT version_num FROM alembic_version") == [("0001",)]
+
+    for network in networks:
+        client = PinnedHttps(DOMAIN, network.guest_address, None)
+
+        def ready(client: PinnedHttps = client) -> bool:
+            return client.get("/readyz")[0] == 200
+
+        wait_for(ready, timeout=60, interval=0.5, what=f"readyz on {network.guest_address}")
+        status, _, body = client.get("/readyz")
+        assert status == 200 and json.loads(body)["status"] == "ready"
+    print(f"\ntwo hosts ready {elapsed:.1f}s after start; migrations applied per host {upgrades}; waited on the lock {waited}")
