@@ -182,6 +182,8 @@ keepalive = {UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS + 45}
 timeout = 60
 graceful_timeout = 30
 # Logs to stdout/stderr, which systemd sends to the journal.
+# No runtime control socket: nothing on the host manages gunicorn but systemd.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"

@@ -96,6 +96,9 @@ def served_certificate(domain: str, address: str) -> x509.Certificate:
 class LoadResult:
     statuses: Counter[Any] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    # GETs resent on a new connection because an idle keep-alive connection was closed by the
+    # server before it read them (RFC 9112 9.3.1: what browsers and HTTP libraries do).
+    stale_connection_retries: int = 0
 
     @property
     def total(self) -> int:
@@ -106,37 +109,52 @@ class LoadResult:
         return self.total - self.statuses[200]
 
 
-def bounded_load(
-    client: PinnedHttps, path: str, *, clients: int, seconds: float, max_requests: int
-) -> tuple[LoadResult, threading.Event, threading.Thread]:
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def bounded_load(client: PinnedHttps, path: str, *, clients: int, seconds: float, max_requests: int) -> tuple[LoadResult, threading.Event, threading.Thread]:
     """Start `clients` keep-alive loops against `path`; they stop after `seconds` or
     `max_requests` in all, whichever comes first. Returns the result, a stop event and the
-    thread to join."""
+    thread to join. A request fails if it gets no 200; the only resend is that of a GET on a
+    reused connection the server closed as idle, and a resend that fails is a failure."""
     result = LoadResult()
     stop = threading.Event()
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
+    def send(connection: http.client.HTTPSConnection) -> int:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+
     def one_client() -> None:
         connection = client.connection()
+        reused = False
         while not stop.is_set() and time.monotonic() < deadline:
             with lock:
                 if result.total >= max_requests:
-                    return
+                    break
+            status: Any
             try:
-                connection.request("GET", path)
-                response = connection.getresponse()
-                response.read()
-                status: Any = response.status
-                if response.getheader("connection", "").lower() == "close":
+                try:
+                    status = send(connection)
+                except _STALE:
+                    if not reused:
+                        raise
                     connection.close()
                     connection = client.connection()
+                    with lock:
+                        result.stale_connection_retries += 1
+                    status = send(connection)
+                reused = True
             except (OSError, http.client.HTTPException) as error:
                 status = type(error).__name__
                 with lock:
                     result.errors.append(repr(error))
                 connection.close()
                 connection = client.connection()
+                reused = False
             with lock:
                 result.statuses[status] += 1
         connection.close()

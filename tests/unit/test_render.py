@@ -122,7 +122,7 @@ def test_no_migration_step_when_the_app_has_none() -> None:
 def test_nginx_site_proxy_rules() -> None:
     site = render_user_data(acme_spec()).file("/etc/nginx/sites-available/api.conf").content
     assert "keepalive 16;" in site and "proxy_http_version 1.1;" in site
-    assert "'' '';" in site and "close" not in site
+    assert "'' '';" in site and "'' close" not in site
     assert 'proxy_set_header Connection "upgrade"' not in site
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in site
     assert "location ^~ /.well-known/acme-challenge/" in site
