@@ -14,7 +14,9 @@ REQUIREMENTS = f"{TOOLING_DIR}/requirements.txt"
 ACME_CA_BUNDLE = f"{TOOLING_DIR}/acme-ca.pem"
 BOOTSTRAP = "/usr/local/sbin/app-host-bootstrap"
 CERTIFICATE_TOOL = "/usr/local/sbin/app-host-certificate"
-MIGRATE_ONCE = "/usr/local/lib/app-host/migrate_once.py"
+TOOLING_LIB = "/usr/local/lib/app-host"
+MIGRATE_ONCE = f"{TOOLING_LIB}/migrate_once.py"
+APP_HOST_WORKER = f"{TOOLING_LIB}/app_host_worker.py"
 
 
 @dataclass(frozen=True)

@@ -74,11 +74,10 @@ def render_site(spec: AppHostSpec, layout: HostLayout) -> str:
     return f"""\
 # Managed by the app-host user data; edits are lost when the host is replaced.
 upstream {upstream} {{
-    # The same socket twice gives Nginx a second try: during a graceful reload an old
-    # worker may close a connection just as a request arrives, and Nginx then resends
-    # idempotent requests once (never POST). max_fails=0: a reload is not an outage.
-    server unix:{layout.app_socket} max_fails=0;
-    server unix:{layout.app_socket} max_fails=0;
+    # One server: when a kept-alive connection turns out closed (an old worker going away
+    # on reload), Nginx resends an idempotent request on another connection, as often as
+    # needed; with several entries it would stop after trying each once.
+    server unix:{layout.app_socket};
     keepalive 16;
     keepalive_timeout {UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS}s;
 }}

@@ -159,6 +159,7 @@ def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
         HostFile("/etc/ssh/sshd_config.d/10-app-host.conf", _sshd_conf()),
         HostFile("/etc/systemd/journald.conf.d/10-app-host.conf", render_journald_conf(spec)),
         HostFile(layout.gunicorn_conf, render_gunicorn_conf(spec, layout)),
+        HostFile(paths.APP_HOST_WORKER, _tool("app_host_worker.py")),
         HostFile(f"/etc/systemd/system/{layout.socket_unit}", render_app_socket(layout)),
         HostFile(f"/etc/systemd/system/{layout.app_unit}", render_app_service(spec, layout)),
         HostFile(

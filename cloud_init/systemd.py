@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from cloud_init.layout import CERTIFICATE_TOOL, MIGRATE_ONCE, HostLayout
+from cloud_init.layout import CERTIFICATE_TOOL, MIGRATE_ONCE, TOOLING_LIB, HostLayout
 from cloud_init.nginx import UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS
 from stack_model.host_spec import AppHostSpec
 
@@ -173,7 +173,9 @@ def render_gunicorn_conf(spec: AppHostSpec, layout: HostLayout) -> str:
 # runs outside systemd (such as --check-config).
 bind = ["unix:{layout.app_socket}"]
 workers = {spec.worker_count}
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn's worker, stopping its accept loop at once on reload (see app_host_worker.py).
+pythonpath = "{TOOLING_LIB}"
+worker_class = "app_host_worker.AppHostWorker"
 proc_name = "{layout.app_name}"
 # Only Nginx can reach the socket, so the forwarded headers it sets are trusted.
 forwarded_allow_ips = "*"

@@ -184,5 +184,11 @@ def test_gunicorn_check_config_loads_the_app(tmp_path: Path) -> None:
     env = dict(os.environ, DATABASE_URL="postgresql://notes:pw@127.0.0.1:5432/notes")
     result = _run([str(VENV_BIN / "gunicorn"), "--check-config", "--config", str(conf), "notes_api.main:app"], env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+    # The worker class named in the config imports from the tooling directory.
+    tooling = tmp_path / "tooling"
+    tooling.mkdir()
+    (tooling / "app_host_worker.py").write_text(rendered.file("/usr/local/lib/app-host/app_host_worker.py").content)
+    loaded = _run([sys.executable, "-c", "from gunicorn.util import load_class; print(load_class('app_host_worker.AppHostWorker'))"], env=dict(env, PYTHONPATH=str(tooling)), cwd=tmp_path)
+    assert "AppHostWorker" in loaded.stdout, loaded.stderr
     broken = _run([str(VENV_BIN / "gunicorn"), "--check-config", "--config", str(conf), "notes_api.main:missing"], env=env, cwd=tmp_path)
     assert broken.returncode != 0

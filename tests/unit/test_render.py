@@ -90,7 +90,9 @@ def test_gunicorn_gets_the_capacity_model_count_and_a_socket_never_a_port() -> N
     conf = rendered.file("/etc/api/gunicorn.conf.py").content
     assert "workers = 6\n" in conf
     assert 'bind = ["unix:/run/api/gunicorn.sock"]' in conf
-    assert 'worker_class = "uvicorn_worker.UvicornWorker"' in conf
+    assert 'worker_class = "app_host_worker.AppHostWorker"' in conf
+    assert 'pythonpath = "/usr/local/lib/app-host"' in conf
+    assert rendered.file("/usr/local/lib/app-host/app_host_worker.py").content.startswith('"""The gunicorn worker')
     for item in rendered.files:
         assert "0.0.0.0:8000" not in item.content and "bind = [\"0.0.0.0" not in item.content
     socket = rendered.file("/etc/systemd/system/api.socket").content
