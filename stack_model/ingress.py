@@ -26,6 +26,7 @@ __all__ = [
     "RuleTemplate",
     "UnsafeIngressRule",
     "app_host_ingress_rules",
+    "catalogue_markdown",
     "check_admin_cidr",
     "is_world",
     "parse_cidr",
@@ -40,7 +41,7 @@ Protocol = Literal["tcp", "udp", "icmp", "all"]
 PROTECTED_PORTS: dict[int, str] = {
     22: "SSH is for admins only: list their networks in adminCidrs",
     5432: "PostgreSQL is reachable only from the app subnets",
-    8000: "the app server listens behind Nginx and is never exposed directly",
+    8000: "the app server (gunicorn, uvicorn) is reached through Nginx only, never directly",
 }
 
 # A source this wide is "the world" for a protected port even when it is not /0: two /1
@@ -109,9 +110,7 @@ CATALOGUE: dict[str, RuleTemplate] = {
     "ssh-22-tcp": RuleTemplate(
         protocol="tcp", port_start=22, port_end=22, purpose="SSH for admins (keys only)"
     ),
-    "postgresql-5432-tcp": RuleTemplate(
-        protocol="tcp", port_start=5432, port_end=5432, purpose="PostgreSQL"
-    ),
+    "postgresql-5432-tcp": RuleTemplate(protocol="tcp", port_start=5432, port_end=5432, purpose="PostgreSQL"),
     "app-8000-tcp": RuleTemplate(
         protocol="tcp", port_start=8000, port_end=8000, purpose="The app server behind Nginx"
     ),
@@ -128,9 +127,7 @@ class IngressRule(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(
-        description="Slug naming the rule; the security group rule resource is named from it."
-    )
+    name: str = Field(description="Slug naming the rule; the security group rule resource is named from it.")
     protocol: Protocol = Field(description="tcp, udp, icmp or all (every protocol).")
     port_start: int = Field(
         ge=-1,
@@ -266,3 +263,22 @@ def app_host_ingress_rules(
 def rules_opening_to_world(rules: Iterable[IngressRule], port: int) -> list[IngressRule]:
     """The rules that let the world reach `port` (for policy checks and tests)."""
     return [rule for rule in rules if rule.opens_to_world and rule.covers(port)]
+
+
+def catalogue_markdown() -> str:
+    """The catalogue as the Markdown table in docs/cloud-layer.md (a test keeps them equal)."""
+    defaults = {"http-80-tcp": "anywhere", "https-443-tcp": "anywhere", "ssh-22-tcp": "adminCidrs only"}
+    lines = [
+        "| Rule | Protocol | Ports | App-host default | Purpose |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, template in CATALOGUE.items():
+        ports = "all" if template.port_start == -1 else f"{template.port_start}-{template.port_end}"
+        if template.port_start == template.port_end and template.port_start != -1:
+            ports = str(template.port_start)
+        opened = defaults.get(name, "closed")
+        lines.append(f"| `{name}` | {template.protocol} | {ports} | {opened} | {template.purpose} |")
+    protected = ", ".join(f"{port} ({reason.split(':')[0]})" for port, reason in PROTECTED_PORTS.items())
+    lines.append("")
+    lines.append(f"Never open to the world, in any rule: {protected}.")
+    return "\n".join(lines) + "\n"

@@ -50,9 +50,11 @@ __all__ = [
     "ConfigProblem",
     "StackConfig",
     "StackConfigError",
+    "config_keys_markdown",
     "database_url",
     "load_stack_config",
     "project_config_declarations",
+    "pulumi_project_file",
 ]
 
 PROJECT = "fastapi-deploy"
@@ -99,9 +101,7 @@ def _setting(default: Any, description: str, *, fix: str = "", secret: bool = Fa
 class StackConfig(BaseModel):
     """All keys of one stack. Every default is a behaviour, stated in its description."""
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
     platform: Platform = _setting(
         "volcengine",
@@ -117,8 +117,7 @@ class StackConfig(BaseModel):
     )
     zones: tuple[str, ...] = _setting(
         (),
-        "Availability zones for the subnets, at least two. Default []: '<region>-a' and "
-        "'<region>-b'.",
+        "Availability zones for the subnets, at least two. Default []: '<region>-a' and '<region>-b'.",
         fix="list two or more zone ids of the region, such as ['cn-beijing-a', 'cn-beijing-b']",
     )
     vpc_cidr: str = _setting(
@@ -139,8 +138,7 @@ class StackConfig(BaseModel):
     )
     acme_email: str = _setting(
         "",
-        "Email the ACME CA sends expiry notices to. Default '': required when certificates "
-        "is acme.",
+        "Email the ACME CA sends expiry notices to. Default '': required when certificates is acme.",
         fix="set the address that should receive certificate notices, such as 'ops@example.com'",
     )
     acme_directory_url: str = _setting(
@@ -175,8 +173,7 @@ class StackConfig(BaseModel):
     )
     instance_memory_mib: int = _setting(
         0,
-        "Memory of instanceType in MiB when it is not in the built-in table. Default 0: from "
-        "the table.",
+        "Memory of instanceType in MiB when it is not in the built-in table. Default 0: from the table.",
         fix="set the type's memory in MiB, with instanceVcpus",
         ge=0,
     )
@@ -202,8 +199,7 @@ class StackConfig(BaseModel):
     )
     image_os_version: str = _setting(
         "12",
-        "Version of that operating system. Default 12 (bookworm): the host layer is built "
-        "and tested on it.",
+        "Version of that operating system. Default 12 (bookworm): the host layer is built and tested on it.",
         fix="use a version such as '12'",
         min_length=1,
     )
@@ -239,15 +235,12 @@ class StackConfig(BaseModel):
     )
     fleet_desired_size: int = _setting(
         2,
-        "Hosts the fleet starts with. Default 2. Must lie between fleetMinSize and "
-        "fleetMaxSize.",
+        "Hosts the fleet starts with. Default 2. Must lie between fleetMinSize and fleetMaxSize.",
         fix="set 0-100",
         ge=0,
         le=100,
     )
-    fleet_max_size: int = _setting(
-        4, "Most hosts in the fleet. Default 4.", fix="set 1-100", ge=1, le=100
-    )
+    fleet_max_size: int = _setting(4, "Most hosts in the fleet. Default 4.", fix="set 1-100", ge=1, le=100)
     cpu_scale_out_percent: int = _setting(
         70,
         "Average CPU above which the fleet adds a host. Default 70.",
@@ -364,8 +357,7 @@ class StackConfig(BaseModel):
     )
     backups_prefix: str = _setting(
         "backups/",
-        "Object key prefix in the bucket whose objects expire after backupsExpireDays. "
-        "Default backups/.",
+        "Object key prefix in the bucket whose objects expire after backupsExpireDays. Default backups/.",
         fix="use a prefix such as 'backups/' (no leading slash, ending in '/')",
     )
     backups_expire_days: int = _setting(
@@ -486,9 +478,7 @@ class StackConfig(BaseModel):
     @classmethod
     def _silence(cls, value: int) -> int:
         if value not in _SILENCE_MINUTES:
-            raise ValueError(
-                f"CloudMonitor accepts only {', '.join(map(str, _SILENCE_MINUTES))} minutes"
-            )
+            raise ValueError(f"CloudMonitor accepts only {', '.join(map(str, _SILENCE_MINUTES))} minutes")
         return value
 
     @field_validator("backups_prefix")
@@ -513,6 +503,8 @@ class StackConfig(BaseModel):
         if self.zones:
             if len(set(self.zones)) < 2:
                 raise ConfigProblem("zones", "fewer than two distinct zones", "list at least two zones")
+            if len(set(self.zones)) != len(self.zones):
+                raise ConfigProblem("zones", "a zone is listed twice", "list each zone once")
             strangers = [zone for zone in self.zones if not zone.startswith(f"{self.region}-")]
             if strangers:
                 raise ConfigProblem(
@@ -520,6 +512,13 @@ class StackConfig(BaseModel):
                     f"{strangers} are not zones of region {self.region!r}",
                     f"use zones named '{self.region}-a', '{self.region}-b', ...",
                 )
+        room = 2 ** (24 - int(self.vpc_cidr.split("/")[1]))
+        if len(self.zone_ids) > room:
+            raise ConfigProblem(
+                "vpcCidr",
+                f"it holds {room} /24 subnets, fewer than the {len(self.zone_ids)} zones",
+                "widen vpcCidr (such as a /16) or list fewer zones",
+            )
         if self.platform == "volcengine" and not self.alarm_contact_email:
             raise ConfigProblem(
                 "alarmContactEmail",
@@ -611,9 +610,7 @@ class StackConfig(BaseModel):
             entries[match.group(1)] = SecretStr(match.group(2))
         return entries
 
-    def host_spec(
-        self, database_url: str, object_storage: ObjectStorageSpec | None = None
-    ) -> AppHostSpec:
+    def host_spec(self, database_url: str, object_storage: ObjectStorageSpec | None = None) -> AppHostSpec:
         """The app-host spec every host (cloud or docker) is rendered from. Errors name the
         config key they come from, with the host layer's own messages."""
         certificates: AcmeCertificates | SelfSignedCertificates
@@ -700,9 +697,7 @@ def _first_message(error: Exception) -> str:
 
 
 def _fields_by_key() -> dict[str, tuple[str, FieldInfo]]:
-    return {
-        (field.alias or name): (name, field) for name, field in StackConfig.model_fields.items()
-    }
+    return {(field.alias or name): (name, field) for name, field in StackConfig.model_fields.items()}
 
 
 def _is_sequence(annotation: Any) -> bool:
@@ -742,8 +737,13 @@ def load_stack_config(
                 value = json.loads(value)
             except json.JSONDecodeError:
                 problems.append(
-                    _line(project, key, _shown(key, raw, secret_keys), "not a list",
-                          'write a YAML list such as ["a", "b"]')
+                    _line(
+                        project,
+                        key,
+                        _shown(key, raw, secret_keys),
+                        "not a list",
+                        'write a YAML list such as ["a", "b"]',
+                    )
                 )
                 continue
         values[key] = value
@@ -822,5 +822,17 @@ def pulumi_project_file() -> str:
     return header + yaml.safe_dump(document, sort_keys=False, width=100, allow_unicode=True)
 
 
+def config_keys_markdown() -> str:
+    """The keys as the Markdown table in docs/cloud-layer.md (a test keeps them equal)."""
+    lines = ["| Key | Type | Default | Meaning |", "| --- | --- | --- | --- |"]
+    for key, declaration in project_config_declarations().items():
+        default = json.dumps(declaration["default"]) if "default" in declaration else "required"
+        meaning = declaration["description"].replace("|", "\\|")
+        lines.append(f"| `{key}` | {declaration['type']} | `{default}` | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(pulumi_project_file(), end="")
+    import sys
+
+    print(config_keys_markdown() if sys.argv[1:] == ["--markdown"] else pulumi_project_file(), end="")

@@ -1,0 +1,302 @@
+"""fastapi-deploy: one stack's composition.
+
+Read the stack configuration once and validate it (StackConfig), build the components for
+the selected platform, export what a user needs. Nothing else happens here: the components
+hold the provider details and the pure core holds the rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_volcengine as volcengine
+from pydantic import SecretStr
+
+from components import (
+    AppFleet,
+    AppFleetArgs,
+    AppHost,
+    AppHostArgs,
+    DockerAppHost,
+    DockerAppHostArgs,
+    DockerNetwork,
+    DockerNetworkArgs,
+    DockerPostgres,
+    DockerPostgresArgs,
+    HealthzGate,
+    HealthzGateArgs,
+    LoadBalancer,
+    LoadBalancerArgs,
+    Monitoring,
+    MonitoringArgs,
+    Network,
+    NetworkArgs,
+    ObjectStorage,
+    ObjectStorageArgs,
+    Postgres,
+    PostgresArgs,
+    SecurityGroup,
+    SecurityGroupArgs,
+    ServerGroupAttachment,
+)
+from components._base import secret
+from stack_model.host_spec import AppHostSpec, ObjectStorageSpec
+from stack_model.stack_config import StackConfig, StackConfigError, load_stack_config
+
+HERE = Path(__file__).resolve().parent
+
+FLEET_TLS_WARNING = (
+    "certificates=acme on a fleet is not finished: every host runs Certbot behind the load "
+    "balancer and Let's Encrypt's validation requests land on random hosts, so issuance "
+    "fails; see docs/cloud-layer.md"
+)
+
+
+def read_stack_config() -> StackConfig:
+    """All `<project>:*` keys, validated together; problems stop the program with one line
+    each (key, value, fix) and no traceback."""
+    project = pulumi.get_project()
+    prefix = f"{project}:"
+    # pulumi.Config cannot list keys, and an unknown key is usually a typo worth refusing,
+    # so read the raw map the language host passed (environment or runtime settings).
+    raw_map: dict[str, Any] = {**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    secret_keys = set(pulumi.runtime.get_config_secret_keys_env()) | {
+        key for key in raw_map if pulumi.runtime.is_config_secret(key)
+    }
+    raw = {key[len(prefix) :]: value for key, value in raw_map.items() if key.startswith(prefix)}
+    try:
+        return load_stack_config(raw, project, {key[len(prefix) :] for key in secret_keys})
+    except StackConfigError as error:
+        # RunError: the engine prints the message alone, without a Python traceback.
+        raise pulumi.RunError(f"invalid stack configuration:\n{error}") from None
+
+
+def build_volcengine(config: StackConfig) -> dict[str, Any]:
+    provider = volcengine.Provider("volcengine", region=config.region)
+    in_region = pulumi.ResourceOptions(provider=provider)
+    zones = config.zone_ids
+
+    network = Network("app", NetworkArgs(zone_ids=zones, vpc_cidr=config.vpc_cidr), in_region)
+    hosts_group = SecurityGroup(
+        "app-hosts",
+        SecurityGroupArgs(vpc_id=network.vpc_id, admin_cidrs=config.admin_cidrs),
+        in_region,
+    )
+    database = Postgres(
+        "app-db",
+        PostgresArgs(
+            subnet_id=network.subnet_id_by_zone[zones[0]],
+            primary_zone_id=zones[0],
+            secondary_zone_id=zones[1],
+            allowed_cidrs=network.subnet_cidr_blocks,
+            node_spec=config.database_class,
+            storage_gib=config.database_storage_gib,
+            engine_version=config.database_engine_version,
+            database_name=config.database_name,
+            account_name=config.database_user,
+            backup_retention_days=config.database_backup_retention_days,
+            deletion_protection=config.database_deletion_protection,
+        ),
+        in_region,
+    )
+    storage = ObjectStorage(
+        "app-files",
+        ObjectStorageArgs(
+            region=config.region,
+            backups_prefix=config.backups_prefix,
+            backups_expire_days=config.backups_expire_days,
+        ),
+        in_region,
+    )
+
+    def spec_from(values: list[Any]) -> AppHostSpec:
+        url, bucket, key_id, secret_key = values
+        return config.host_spec(
+            url,
+            ObjectStorageSpec(
+                endpoint_url=storage.bucket_s3_endpoint,
+                bucket=bucket,
+                region=config.region,
+                access_key_id=SecretStr(key_id),
+                secret_access_key=SecretStr(secret_key),
+            ),
+        )
+
+    # The renderer is pure and takes plain values, so the spec is built inside an apply over
+    # the (secret) database URL and bucket keys; the result stays secret.
+    host_spec: pulumi.Output[AppHostSpec] = secret(
+        pulumi.Output.all(
+            database.database_url,
+            storage.bucket_name,
+            storage.app_access_key_id,
+            storage.app_secret_access_key,
+        ).apply(spec_from)
+    )
+
+    host_settings: dict[str, Any] = {
+        "host_spec": host_spec,
+        "security_group_ids": (hosts_group.security_group_id,),
+        "instance_type": config.instance_type,
+        "image_os_name": config.image_os_name,
+        "image_os_version": config.image_os_version,
+        "system_disk_gib": config.system_disk_gib,
+        "system_disk_type": config.system_disk_type,
+    }
+    monitoring_settings: dict[str, Any] = {
+        "region": config.region,
+        "contact_name": config.alarm_contact_name,
+        "contact_email": config.alarm_contact_email,
+        "contact_phone": config.alarm_contact_phone,
+        "database_instance_id": database.instance_id,
+        "cpu_alarm_percent": config.cpu_alarm_percent,
+        "database_cpu_alarm_percent": config.database_cpu_alarm_percent,
+        "database_storage_alarm_percent": config.database_storage_alarm_percent,
+        "silence_minutes": config.alarm_silence_minutes,
+    }
+    exports: dict[str, Any] = {}
+    deployed: pulumi.Resource
+    if config.fleet_enabled:
+        if config.fleet_tls_unfinished:
+            pulumi.log.warn(FLEET_TLS_WARNING)
+        balancer = LoadBalancer(
+            "app-lb",
+            LoadBalancerArgs(
+                vpc_id=network.vpc_id,
+                subnet_id=network.subnet_id_by_zone[zones[0]],
+                master_zone_id=zones[0],
+                slave_zone_id=zones[1],
+                load_balancer_spec=config.load_balancer_spec,
+                public_bandwidth_mbps=config.public_bandwidth_mbps,
+            ),
+            in_region,
+        )
+        fleet = AppFleet(
+            "app-fleet",
+            AppFleetArgs(
+                **host_settings,
+                subnet_ids=tuple(network.subnet_id_by_zone.values()),
+                load_balancer_server_groups=tuple(
+                    ServerGroupAttachment(server_group_id=group_id, port=port)
+                    for port, group_id in balancer.server_group_ids.items()
+                ),
+                min_size=config.fleet_min_size,
+                desired_size=config.fleet_desired_size,
+                max_size=config.fleet_max_size,
+                cpu_scale_out_percent=config.cpu_scale_out_percent,
+                cpu_scale_in_percent=config.cpu_scale_in_percent,
+                cpu_evaluation_periods=config.cpu_evaluation_periods,
+                scale_out_cooldown_seconds=config.scale_out_cooldown_seconds,
+                scale_in_cooldown_seconds=config.scale_in_cooldown_seconds,
+            ),
+            in_region,
+        )
+        Monitoring(
+            "app-alarms",
+            MonitoringArgs(
+                **monitoring_settings,
+                fleet_hosts=True,
+                load_balancer_id=balancer.load_balancer_id,
+                load_balancer_listener_ids=tuple(balancer.listener_ids.values()),
+            ),
+            in_region,
+        )
+        public_address = balancer.load_balancer_address
+        exports["load_balancer_address"] = public_address
+        deployed, gate_trigger = fleet, fleet.scaling_configuration_id
+    else:
+        host = AppHost(
+            "app-host",
+            AppHostArgs(
+                **host_settings,
+                subnet_id=network.subnet_id_by_zone[zones[0]],
+                public_bandwidth_mbps=config.public_bandwidth_mbps,
+            ),
+            in_region,
+        )
+        Monitoring(
+            "app-alarms",
+            MonitoringArgs(**monitoring_settings, host_instance_ids=(host.instance_id,)),
+            in_region,
+        )
+        public_address = host.instance_public_ip
+        deployed, gate_trigger = host, host.instance_id
+
+    if config.healthz_gate:
+        HealthzGate(
+            "app-healthz",
+            HealthzGateArgs(
+                domain=config.domain,
+                address=public_address,
+                attempts=config.healthz_gate_attempts,
+                interval_seconds=config.healthz_gate_interval_seconds,
+                triggers=(gate_trigger,),
+            ),
+            pulumi.ResourceOptions(depends_on=[deployed]),
+        )
+    return {
+        "url": f"https://{config.domain}",
+        "public_address": public_address,
+        **exports,
+        "bucket_name": storage.bucket_name,
+        "database_endpoint": pulumi.Output.concat(database.endpoint_host, ":", database.endpoint_port),
+        "database_password": database.account_password,
+    }
+
+
+def build_docker(config: StackConfig) -> dict[str, Any]:
+    network = DockerNetwork("dev", DockerNetworkArgs())
+    database = DockerPostgres(
+        "dev-postgres",
+        DockerPostgresArgs(
+            network_name=network.network_name,
+            database_name=config.database_name,
+            user=config.database_user,
+        ),
+    )
+    # The same spec a cloud host gets, with the dev database and a self-signed certificate.
+    host_spec: pulumi.Output[AppHostSpec] = secret(database.database_url.apply(config.host_spec))
+    host = DockerAppHost(
+        "dev-app-host",
+        DockerAppHostArgs(
+            host_spec=host_spec,
+            network_name=network.network_name,
+            build_context=str(HERE / "docker" / "app-host"),
+            https_port=config.dev_https_port,
+            http_port=config.dev_http_port,
+        ),
+    )
+    if config.healthz_gate:
+        HealthzGate(
+            "dev-healthz",
+            HealthzGateArgs(
+                domain=config.domain,
+                address="127.0.0.1",
+                port=config.dev_https_port,
+                verify_tls=False,
+                attempts=config.healthz_gate_attempts,
+                interval_seconds=config.healthz_gate_interval_seconds,
+                triggers=(
+                    host.user_data_cloud_config.apply(lambda text: hashlib.sha256(text.encode()).hexdigest()),
+                ),
+            ),
+            pulumi.ResourceOptions(depends_on=[host]),
+        )
+    return {
+        "url": f"https://{config.domain}:{config.dev_https_port}",
+        "public_address": "127.0.0.1",
+        "database_endpoint": f"{database.endpoint_host}:{database.endpoint_port}",
+        "database_password": database.password,
+    }
+
+
+def main() -> None:
+    config = read_stack_config()
+    builders = {"volcengine": build_volcengine, "docker": build_docker}
+    for key, value in builders[config.platform](config).items():
+        pulumi.export(key, value)
+
+
+main()

@@ -1,0 +1,250 @@
+"""AppFleet: an autoscaling group of app hosts behind the load balancer's server groups.
+
+Every host boots from the same rendered user data. Certificates: with ACME, each host would
+run Certbot itself, and Let's Encrypt's validation requests would land on random hosts
+behind the CLB, so issuance fails; the spec's certificate source is replaceable and a later
+change gives the fleet a shared certificate. Until then a fleet's TLS is not finished.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_volcengine as volcengine
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from components._base import ComponentArgs, StrInput, child, project_token, secret
+from components._images import lookup_image_id
+from components._user_data import HostSpecInput, rendered_cloud_config
+from components.vm import encode_user_data
+from stack_model.stack_config import MIN_CPU_THRESHOLD_GAP_PERCENT
+
+__all__ = ["AppFleet", "AppFleetArgs", "ServerGroupAttachment"]
+
+# Out-of-band CPU, measured by the hypervisor: it needs no monitoring agent on the host.
+CPU_METRIC = "Instance_CpuBusy_Avg"
+
+
+class ServerGroupAttachment(BaseModel):
+    """A load balancer server group the fleet's hosts join, on one port."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    server_group_id: StrInput = Field(description="Server group id. Required.")
+    port: int = Field(ge=1, le=65535, description="Port the hosts receive on. Required.")
+    weight: int = Field(default=50, ge=0, le=100, description="Weight of each host. Default 50.")
+
+
+class AppFleetArgs(ComponentArgs):
+    host_spec: HostSpecInput = Field(
+        description="The app-host spec (or an Output of one) every host boots from. Required."
+    )
+    subnet_ids: tuple[StrInput, ...] = Field(
+        min_length=1,
+        description="Subnets the hosts spread over, one per zone; give two or more so a zone "
+        "outage leaves hosts running. Required.",
+    )
+    security_group_ids: tuple[StrInput, ...] = Field(
+        min_length=1, max_length=5, description="Security groups of every host. Required."
+    )
+    load_balancer_server_groups: tuple[ServerGroupAttachment, ...] = Field(
+        default=(),
+        description="Server groups new hosts join and leaving hosts quit. Default (): none.",
+    )
+    instance_type: str = Field(
+        default="ecs.g3il.large",
+        description="ECS instance type of each host. Default ecs.g3il.large (2 vCPU, 8 GiB); it "
+        "must match the spec's capacity, which sizes gunicorn.",
+    )
+    image_os_name: str = Field(
+        default="Debian",
+        description="Platform of the public image, looked up at deploy time. Default Debian.",
+    )
+    image_os_version: str = Field(
+        default="12",
+        description="Platform version; the newest matching build with cloud-init is used. Default 12.",
+    )
+    system_disk_gib: int = Field(
+        default=40, ge=20, le=500, description="System disk of each host in GiB. Default 40."
+    )
+    system_disk_type: str = Field(
+        default="ESSD_PL0",
+        pattern=r"^(ESSD_PL0|ESSD_PL1|ESSD_PL2|ESSD_FlexPL|PTSSD)$",
+        description="System disk type. Default ESSD_PL0.",
+    )
+    key_pair_name: str = Field(
+        default="",
+        description="ECS key pair for the image's default login. Default '': none; admin keys come "
+        "from the spec's admin_ssh_keys instead.",
+    )
+    min_size: int = Field(
+        default=2, ge=0, le=100, description="Fewest hosts the policies may scale in to. Default 2."
+    )
+    desired_size: int = Field(
+        default=2,
+        ge=0,
+        le=100,
+        description="Hosts at creation. Default 2. Afterwards the scaling policies own the "
+        "count: later changes to this value are ignored rather than fighting them.",
+    )
+    max_size: int = Field(
+        default=4, ge=1, le=100, description="Most hosts the policies may scale out to. Default 4."
+    )
+    cpu_scale_out_percent: int = Field(
+        default=70, ge=2, le=100, description="Average CPU that adds hosts. Default 70."
+    )
+    cpu_scale_in_percent: int = Field(
+        default=30,
+        ge=1,
+        le=99,
+        description="Average CPU that removes hosts. Default 30; must be at least "
+        f"{MIN_CPU_THRESHOLD_GAP_PERCENT} points under cpu_scale_out_percent.",
+    )
+    cpu_evaluation_periods: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Consecutive one-minute periods a threshold must hold. Default 3.",
+    )
+    scale_out_step: int = Field(
+        default=1, ge=1, le=100, description="Hosts added when CPU is high. Default 1."
+    )
+    scale_in_step: int = Field(
+        default=1, ge=1, le=100, description="Hosts removed when CPU is low. Default 1."
+    )
+    scale_out_cooldown_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="Pause after adding hosts. Default 300: a host needs minutes to boot.",
+    )
+    scale_in_cooldown_seconds: int = Field(
+        default=600, ge=0, le=86400, description="Pause after removing hosts. Default 600."
+    )
+
+    @model_validator(mode="after")
+    def _sizes_and_thresholds(self) -> AppFleetArgs:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"min_size={self.min_size}, desired_size={self.desired_size}, "
+                f"max_size={self.max_size}: need min <= desired <= max; adjust the sizes"
+            )
+        gap = self.cpu_scale_out_percent - self.cpu_scale_in_percent
+        if gap < MIN_CPU_THRESHOLD_GAP_PERCENT:
+            raise ValueError(
+                f"cpu_scale_in_percent={self.cpu_scale_in_percent} is {gap} points under "
+                f"cpu_scale_out_percent={self.cpu_scale_out_percent}; with no real gap the "
+                "fleet adds a host, drops under the scale-in line and removes it again (it "
+                f"flaps); keep at least {MIN_CPU_THRESHOLD_GAP_PERCENT} points between them"
+            )
+        return self
+
+
+class AppFleet(pulumi.ComponentResource):
+    """A scaling group with one active scaling configuration and two CPU alarm policies.
+
+    A changed spec updates the scaling configuration: new hosts boot from it, running hosts
+    keep theirs (Volcengine has no instance refresh); the terminate policy retires hosts of
+    the oldest configuration first, so scale out then in to roll. On delete: the group and
+    its hosts are destroyed; hosts keep no data.
+    """
+
+    scaling_group_id: pulumi.Output[str]
+    scaling_configuration_id: pulumi.Output[str]
+    image_id: pulumi.Output[str]
+    user_data_cloud_config: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AppFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(project_token("compute", "AppFleet"), name, None, opts)
+        self.image_id = lookup_image_id(
+            args.image_os_name, args.image_os_version, args.instance_type, parent=self
+        )
+        self.user_data_cloud_config = rendered_cloud_config(args.host_spec)
+        group = volcengine.autoscaling.ScalingGroup(
+            f"{name}-group",
+            scaling_group_name=f"{name}-group",
+            subnet_ids=list(args.subnet_ids),
+            min_instance_number=args.min_size,
+            desire_instance_number=args.desired_size,
+            max_instance_number=args.max_size,
+            default_cooldown=max(args.scale_out_cooldown_seconds, 5),
+            multi_az_policy="BALANCE",
+            instance_terminate_policy="OldestScalingConfigurationWithOldestInstance",
+            server_group_attributes=[
+                volcengine.autoscaling.ScalingGroupServerGroupAttributeArgs(
+                    server_group_id=attachment.server_group_id,
+                    port=attachment.port,
+                    weight=attachment.weight,
+                )
+                for attachment in args.load_balancer_server_groups
+            ],
+            opts=child(self, ignore_changes=["desire_instance_number"]),
+        )
+        configuration = volcengine.autoscaling.ScalingConfiguration(
+            f"{name}-configuration",
+            scaling_configuration_name=f"{name}-configuration",
+            scaling_group_id=group.id,
+            image_id=self.image_id,
+            instance_types=[args.instance_type],
+            instance_name=f"{name}-host",
+            host_name=f"{name}-host",
+            security_group_ids=list(args.security_group_ids),
+            volumes=[
+                volcengine.autoscaling.ScalingConfigurationVolumeArgs(
+                    volume_type=args.system_disk_type,
+                    size=args.system_disk_gib,
+                    delete_with_instance=True,
+                )
+            ],
+            key_pair_name=args.key_pair_name or None,
+            user_data=secret(self.user_data_cloud_config.apply(encode_user_data)),
+            opts=child(self, additional_secret_outputs=["user_data"]),
+        )
+        attachment = volcengine.autoscaling.ScalingConfigurationAttachment(
+            f"{name}-configuration-attachment",
+            scaling_configuration_id=configuration.id,
+            opts=child(self),
+        )
+        enabler = volcengine.autoscaling.ScalingGroupEnabler(
+            f"{name}-enabler",
+            scaling_group_id=group.id,
+            opts=child(self, depends_on=[attachment]),
+        )
+        policies = (
+            (
+                "scale-out",
+                ">",
+                args.cpu_scale_out_percent,
+                args.scale_out_step,
+                args.scale_out_cooldown_seconds,
+            ),
+            ("scale-in", "<", args.cpu_scale_in_percent, -args.scale_in_step, args.scale_in_cooldown_seconds),
+        )
+        for label, comparison, threshold, adjustment, cooldown in policies:
+            volcengine.autoscaling.ScalingPolicy(
+                f"{name}-{label}",
+                scaling_group_id=group.id,
+                scaling_policy_name=f"{name}-{label}",
+                scaling_policy_type="Alarm",
+                active=True,
+                adjustment_type="QuantityChangeInCapacity",
+                adjustment_value=adjustment,
+                cooldown=cooldown,
+                alarm_policy_rule_type="Static",
+                alarm_policy_evaluation_count=args.cpu_evaluation_periods,
+                alarm_policy_condition_metric_name=CPU_METRIC,
+                alarm_policy_condition_metric_unit="Percent",
+                alarm_policy_condition_comparison_operator=comparison,
+                alarm_policy_condition_threshold=str(threshold),
+                # A policy can be active only once its group is enabled.
+                opts=child(self, depends_on=[enabler]),
+            )
+        self.scaling_group_id = group.id
+        self.scaling_configuration_id = configuration.id
+        self.register_outputs(
+            {
+                "scaling_group_id": self.scaling_group_id,
+                "scaling_configuration_id": self.scaling_configuration_id,
+                "image_id": self.image_id,
+                "user_data_cloud_config": self.user_data_cloud_config,
+            }
+        )

@@ -1,0 +1,231 @@
+"""ObjectStorage: a private, encrypted, versioned TOS bucket, and an access key for the app."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pulumi
+import pulumi_random as random
+import pulumi_volcengine as volcengine
+from pydantic import Field, field_validator
+
+from components._base import ComponentArgs, child, project_token
+
+__all__ = ["ObjectStorage", "ObjectStorageArgs", "app_bucket_policy"]
+
+_BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{1,44}$")
+_REGION = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")
+# What the app may do, and nothing more: objects and listing, in this bucket only.
+APP_ACTIONS = (
+    "tos:GetObject",
+    "tos:PutObject",
+    "tos:DeleteObject",
+    "tos:ListBucket",
+    "tos:HeadBucket",
+    "tos:AbortMultipartUpload",
+    "tos:ListMultipartUploadParts",
+)
+
+
+def app_bucket_policy(bucket_name: str) -> str:
+    """IAM policy document granting the app's objects-only access to one bucket."""
+    return json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": list(APP_ACTIONS),
+                    "Resource": [f"trn:tos:::{bucket_name}", f"trn:tos:::{bucket_name}/*"],
+                }
+            ]
+        },
+        separators=(",", ":"),
+    )
+
+
+class ObjectStorageArgs(ComponentArgs):
+    region: str = Field(description="Region of the bucket, for the app's endpoint. Required.")
+    bucket_name_prefix: str = Field(
+        default="",
+        description="Start of the bucket name; a random 8-character suffix makes it globally "
+        "unique. Default '': the component's name.",
+    )
+    backups_prefix: str = Field(
+        default="backups/",
+        description="Key prefix whose objects expire after backups_expire_days. Default backups/.",
+    )
+    backups_expire_days: int = Field(
+        default=30, ge=1, le=36500, description="Days until a backup expires. Default 30."
+    )
+    noncurrent_version_expire_days: int = Field(
+        default=30,
+        ge=1,
+        le=36500,
+        description="Days an overwritten or deleted object version is kept (versioning keeps "
+        "them). Default 30.",
+    )
+    abort_incomplete_uploads_days: int = Field(
+        default=7,
+        ge=1,
+        le=36500,
+        description="Days after which unfinished multipart uploads are cleaned up. Default 7.",
+    )
+    multi_az: bool = Field(
+        default=False,
+        description="Store objects redundantly across zones. Default false: single-zone "
+        "(TOS's default; not every region offers multi-az).",
+    )
+    app_access_key: bool = Field(
+        default=True,
+        description="Create an IAM user limited to this bucket, with an access key for the "
+        "app. Default true. The secret key is a secret output.",
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"region={value!r} is not a Volcengine region such as 'cn-beijing'")
+        return value
+
+    @field_validator("bucket_name_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value and not _BUCKET_PREFIX.match(value):
+            raise ValueError(
+                f"bucket_name_prefix={value!r} must be 2-45 lower case letters, digits and "
+                "hyphens (the bucket name adds '-' and 8 characters, within TOS's 63)"
+            )
+        return value
+
+    @field_validator("backups_prefix")
+    @classmethod
+    def _backups(cls, value: str) -> str:
+        if not value or value.startswith("/") or not value.endswith("/"):
+            raise ValueError(
+                f"backups_prefix={value!r} must be non-empty, not start with '/' and end with "
+                "'/', such as 'backups/'"
+            )
+        return value
+
+
+class ObjectStorage(pulumi.ComponentResource):
+    """A TOS bucket: private ACL, server-side encryption (AES256), versioning, lifecycle.
+
+    On delete: TOS refuses to delete a bucket that still holds objects, so `pulumi destroy`
+    stops at the bucket until it is emptied by hand; Pulumi never deletes objects. The app's
+    IAM user and access key are deleted with the stack.
+    """
+
+    bucket_name: pulumi.Output[str]
+    bucket_s3_endpoint: str
+    bucket_region: str
+    app_access_key_id: pulumi.Output[str]
+    app_secret_access_key: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ObjectStorageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(project_token("storage", "ObjectStorage"), name, None, opts)
+        prefix = args.bucket_name_prefix or re.sub(r"[^a-z0-9-]", "-", name.lower())[:45]
+        suffix = random.RandomString(
+            f"{name}-suffix",
+            length=8,
+            special=False,
+            upper=False,
+            min_lower=1,
+            opts=child(self),
+        )
+        bucket_name = suffix.result.apply(lambda value: f"{prefix}-{value}")
+        bucket = volcengine.tos.Bucket(
+            f"{name}-bucket",
+            bucket_name=bucket_name,
+            public_acl="private",
+            enable_version=True,
+            az_redundancy="multi-az" if args.multi_az else "single-az",
+            storage_class="STANDARD",
+            opts=child(self),
+        )
+        volcengine.tos.BucketEncryption(
+            f"{name}-encryption",
+            bucket_name=bucket.bucket_name,
+            rule=volcengine.tos.BucketEncryptionRuleArgs(
+                apply_server_side_encryption_by_default=volcengine.tos.BucketEncryptionRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256",
+                ),
+            ),
+            opts=child(self),
+        )
+        volcengine.tos.BucketLifecycle(
+            f"{name}-lifecycle",
+            bucket_name=bucket.bucket_name,
+            rules=[
+                volcengine.tos.BucketLifecycleRuleArgs(
+                    id="expire-backups",
+                    status="Enabled",
+                    prefix=args.backups_prefix,
+                    expiration=volcengine.tos.BucketLifecycleRuleExpirationArgs(
+                        days=args.backups_expire_days
+                    ),
+                ),
+                volcengine.tos.BucketLifecycleRuleArgs(
+                    # Versioning keeps every overwritten object; this bounds what it keeps.
+                    id="expire-old-versions",
+                    status="Enabled",
+                    prefix="",
+                    non_current_version_expiration=volcengine.tos.BucketLifecycleRuleNonCurrentVersionExpirationArgs(
+                        non_current_days=args.noncurrent_version_expire_days
+                    ),
+                    abort_incomplete_multipart_upload=volcengine.tos.BucketLifecycleRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=args.abort_incomplete_uploads_days
+                    ),
+                ),
+            ],
+            opts=child(self),
+        )
+        self.bucket_name = bucket.bucket_name
+        self.bucket_region = args.region
+        # The internal (VPC) endpoint: the hosts reach it without a public address.
+        self.bucket_s3_endpoint = f"https://tos-s3-{args.region}.ivolces.com"
+        if args.app_access_key:
+            user = volcengine.iam.User(
+                f"{name}-app-user",
+                user_name=suffix.result.apply(lambda value: f"{prefix}-app-{value}"),
+                description="App access to its bucket (fastapi-deploy)",
+                opts=child(self),
+            )
+            policy = volcengine.iam.Policy(
+                f"{name}-app-policy",
+                policy_name=suffix.result.apply(lambda value: f"{prefix}-bucket-{value}"),
+                policy_document=bucket.bucket_name.apply(app_bucket_policy),
+                description="Objects in one bucket, nothing else",
+                opts=child(self),
+            )
+            volcengine.iam.UserPolicyAttachment(
+                f"{name}-app-policy-attachment",
+                user_name=user.user_name,
+                policy_name=policy.policy_name,
+                policy_type="Custom",
+                opts=child(self),
+            )
+            key = volcengine.iam.AccessKey(
+                f"{name}-app-key",
+                user_name=user.user_name,
+                status="active",
+                opts=child(self, additional_secret_outputs=["secret_access_key"]),
+            )
+            self.app_access_key_id = pulumi.Output.secret(key.access_key_id)
+            self.app_secret_access_key = pulumi.Output.secret(key.secret_access_key)
+        else:
+            self.app_access_key_id = pulumi.Output.secret("")
+            self.app_secret_access_key = pulumi.Output.secret("")
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "bucket_s3_endpoint": self.bucket_s3_endpoint,
+                "bucket_region": self.bucket_region,
+                "app_access_key_id": self.app_access_key_id,
+                "app_secret_access_key": self.app_secret_access_key,
+            }
+        )

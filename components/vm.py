@@ -1,0 +1,135 @@
+"""Vm: one ECS instance booting a public image with cloud-init user data."""
+
+from __future__ import annotations
+
+import base64
+
+import pulumi
+import pulumi_volcengine as volcengine
+from pydantic import Field
+
+from components._base import ComponentArgs, StrInput, child, project_token, secret
+from components._images import lookup_image_id
+
+__all__ = ["Vm", "VmArgs", "encode_user_data"]
+
+
+def encode_user_data(cloud_config: str) -> str:
+    """ECS takes user data Base64-encoded."""
+    return base64.b64encode(cloud_config.encode()).decode()
+
+
+class VmArgs(ComponentArgs):
+    subnet_id: StrInput = Field(description="Subnet of the primary network interface. Required.")
+    security_group_ids: tuple[StrInput, ...] = Field(
+        min_length=1, max_length=5, description="Security groups of the instance (1-5). Required."
+    )
+    instance_type: str = Field(
+        default="ecs.g3il.large", description="ECS instance type. Default ecs.g3il.large."
+    )
+    image_os_name: str = Field(
+        default="Debian",
+        description="Platform of the public image, looked up at deploy time. Default Debian.",
+    )
+    image_os_version: str = Field(
+        default="12",
+        description="Platform version; the newest matching build with cloud-init is used when "
+        "the instance is created (later builds do not replace it). Default 12.",
+    )
+    user_data: StrInput = Field(
+        default="",
+        description="#cloud-config text (plain, not Base64: the component encodes it). Kept "
+        "secret: user data usually carries credentials. Default '': none. Changing it "
+        "replaces the instance, because cloud-init reads it only on first boot.",
+    )
+    system_disk_gib: int = Field(
+        default=40, ge=20, le=2048, description="System disk size in GiB. Default 40."
+    )
+    system_disk_type: str = Field(
+        default="ESSD_PL0",
+        pattern=r"^(ESSD_PL0|ESSD_PL1|ESSD_PL2|ESSD_FlexPL|PTSSD)$",
+        description="System disk type. Default ESSD_PL0.",
+    )
+    key_pair_name: str = Field(
+        default="",
+        description="ECS key pair for the image's default login. Default '': none; admin "
+        "keys normally come from the user data instead.",
+    )
+    public_bandwidth_mbps: int = Field(
+        default=0,
+        ge=0,
+        le=200,
+        description="Bandwidth of a public address (EIP) for the instance, in Mbit/s. Default "
+        "0: no public address, as for hosts behind the load balancer. The EIP is a separate "
+        "resource, so replacing the instance keeps the address.",
+    )
+
+
+class Vm(pulumi.ComponentResource):
+    """An ECS instance (pay-as-you-go) with an optional EIP.
+
+    On delete: the instance and its system disk are destroyed; nothing on them is kept.
+    """
+
+    instance_id: pulumi.Output[str]
+    instance_private_ip: pulumi.Output[str]
+    instance_public_ip: pulumi.Output[str]
+    image_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: VmArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(project_token("compute", "Vm"), name, None, opts)
+        self.image_id = lookup_image_id(
+            args.image_os_name, args.image_os_version, args.instance_type, parent=self
+        )
+        user_data = secret(pulumi.Output.from_input(args.user_data).apply(encode_user_data))
+        instance = volcengine.ecs.Instance(
+            f"{name}-instance",
+            instance_name=name,
+            host_name=name,
+            instance_type=args.instance_type,
+            image_id=self.image_id,
+            instance_charge_type="PostPaid",
+            subnet_id=args.subnet_id,
+            security_group_ids=list(args.security_group_ids),
+            system_volume_type=args.system_disk_type,
+            system_volume_size=args.system_disk_gib,
+            user_data=user_data,
+            key_pair_name=args.key_pair_name or None,
+            opts=child(
+                self,
+                additional_secret_outputs=["user_data"],
+                replace_on_changes=["user_data"],
+                # A newer image build must not replace a running host by surprise; new hosts
+                # (or `pulumi up --replace`) pick it up.
+                ignore_changes=["image_id"],
+            ),
+        )
+        self.instance_id = instance.id
+        self.instance_private_ip = instance.primary_ip_address
+        if args.public_bandwidth_mbps:
+            address = volcengine.eip.Address(
+                f"{name}-eip",
+                name=f"{name}-eip",
+                billing_type="PostPaidByTraffic",
+                bandwidth=args.public_bandwidth_mbps,
+                isp="BGP",
+                opts=child(self),
+            )
+            volcengine.eip.Associate(
+                f"{name}-eip-association",
+                allocation_id=address.id,
+                instance_id=instance.id,
+                instance_type="EcsInstance",
+                opts=child(self),
+            )
+            self.instance_public_ip = address.eip_address
+        else:
+            self.instance_public_ip = pulumi.Output.from_input("")
+        self.register_outputs(
+            {
+                "instance_id": self.instance_id,
+                "instance_private_ip": self.instance_private_ip,
+                "instance_public_ip": self.instance_public_ip,
+                "image_id": self.image_id,
+            }
+        )
