@@ -33,7 +33,7 @@ __all__ = ["USER_DATA_LIMIT_BYTES", "HostFile", "RenderedUserData", "UserDataToo
 # Volcengine ECS (and AWS EC2) accept at most 16 KB of user data before Base64.
 USER_DATA_LIMIT_BYTES = 16 * 1024
 
-# Debian 12 package names. python3-certbot-nginx is installed as the issue asks, but
+# Debian 12 package names. python3-certbot-nginx is installed for operators who want it, but
 # issuance uses the webroot authenticator: the nginx plugin would rewrite the hardened site.
 PACKAGES: tuple[str, ...] = (
     "nginx",
