@@ -980,7 +980,28 @@ def _postgres_bin_dir() -> Path:
     return Path(initdb).parent if initdb else Path("/usr/lib/postgresql/15/bin")
 
 
-class PostgresServer:
+class _OuterService:
+    """`with Service(...) as service:` starts it and stops it, whatever happens inside."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class PostgresServer(_OuterService):
     """A throwaway PostgreSQL cluster run as the unprivileged ``os_user`` (initdb refuses
     root). Clients authenticate with SCRAM passwords over TCP from 127.0.0.1 and from
     ``allowed_networks``; ``listen_addresses`` must include an address those clients can
@@ -1101,16 +1122,6 @@ class PostgresServer:
             _remove_tree(self._cluster_dir)
             self._cluster_dir = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def log_files(self) -> list[Path]:
         return sorted(self.log_dir.glob("*.log"))
@@ -1182,7 +1193,7 @@ def _openssl(*args: str | os.PathLike[str]) -> None:
     _run(["openssl", *args], env={"PATH": _GUEST_PATH})
 
 
-class PebbleAcme:
+class PebbleAcme(_OuterService):
     """Pebble (a test ACME CA) with pebble-challtestsrv as its DNS server.
 
     Every A query is answered with ``default_ipv4`` (use a HostNetwork's guest_address so
@@ -1302,16 +1313,6 @@ class PebbleAcme:
             _stop_process(process, signal.SIGTERM, 10)
         self._processes.clear()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def log_files(self) -> list[Path]:
         return sorted(self.work_dir.glob("*.log"))
@@ -1517,7 +1518,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
             log.write(line)
 
 
-class PackageIndex:
+class PackageIndex(_OuterService):
     """A PEP 503 "simple" index of wheels for a guest's pip, served over plain HTTP from
     the outer machine (guests do not trust the outer TLS proxy, and a namespaced guest
     cannot reach PyPI at all). Files are downloaded for the guest's Python (Debian 12:
@@ -1591,16 +1592,6 @@ class PackageIndex:
     def stop(self) -> None:
         self._shutdown_servers()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def add_wheels_for(self, requirements: Sequence[str], local_projects: Sequence[Path] = ()) -> list[Path]:
         """Build ``local_projects`` into wheels, download wheels for ``requirements`` and

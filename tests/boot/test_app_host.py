@@ -148,6 +148,15 @@ def test_notes_round_trip_through_the_proxy(host: BootedHost) -> None:
     assert status == 200 and json.loads(body)[0]["text"] == "from the boot test"
 
 
+def test_request_bodies_over_the_limit_are_refused_by_nginx(host: BootedHost) -> None:
+    limit = host.spec.max_body_size_mib * 1024 * 1024
+    status, _, _ = host.https.request("POST", "/notes", body=b"x" * (limit + 1), headers={"Content-Type": "application/json"})
+    assert status == 413
+    # Just under the limit reaches the app, which judges the content itself.
+    status, _, _ = host.https.request("POST", "/notes", body=b"x" * (limit - 1024), headers={"Content-Type": "application/json"})
+    assert status == 422
+
+
 def test_forwarded_headers_are_set_by_nginx_and_not_by_the_client(host: BootedHost) -> None:
     status, _, body = host.https.get(
         "/client", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "http"}
