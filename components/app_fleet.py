@@ -12,9 +12,10 @@ import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components._base import ComponentArgs, StrInput, child, project_token, secret
+from components._base import StrInput, child, project_token, secret
 from components._images import lookup_image_id
 from components._user_data import HostSpecInput, rendered_cloud_config
+from components.app_host import AppHostInstanceArgs
 from components.vm import encode_user_data
 from stack_model.stack_config import MIN_CPU_THRESHOLD_GAP_PERCENT
 
@@ -34,7 +35,7 @@ class ServerGroupAttachment(BaseModel):
     weight: int = Field(default=50, ge=0, le=100, description="Weight of each host. Default 50.")
 
 
-class AppFleetArgs(ComponentArgs):
+class AppFleetArgs(AppHostInstanceArgs):
     host_spec: HostSpecInput = Field(
         description="The app-host spec (or an Output of one) every host boots from. Required."
     )
@@ -50,31 +51,8 @@ class AppFleetArgs(ComponentArgs):
         default=(),
         description="Server groups new hosts join and leaving hosts quit. Default (): none.",
     )
-    instance_type: str = Field(
-        default="ecs.g3il.large",
-        description="ECS instance type of each host. Default ecs.g3il.large (2 vCPU, 8 GiB); it "
-        "must match the spec's capacity, which sizes gunicorn.",
-    )
-    image_os_name: str = Field(
-        default="Debian",
-        description="Platform of the public image, looked up at deploy time. Default Debian.",
-    )
-    image_os_version: str = Field(
-        default="12",
-        description="Platform version; the newest matching build with cloud-init is used. Default 12.",
-    )
     system_disk_gib: int = Field(
         default=40, ge=20, le=500, description="System disk of each host in GiB. Default 40."
-    )
-    system_disk_type: str = Field(
-        default="ESSD_PL0",
-        pattern=r"^(ESSD_PL0|ESSD_PL1|ESSD_PL2|ESSD_FlexPL|PTSSD)$",
-        description="System disk type. Default ESSD_PL0.",
-    )
-    key_pair_name: str = Field(
-        default="",
-        description="ECS key pair for the image's default login. Default '': none; admin keys come "
-        "from the spec's admin_ssh_keys instead.",
     )
     min_size: int = Field(
         default=2, ge=0, le=100, description="Fewest hosts the policies may scale in to. Default 2."

@@ -9,14 +9,34 @@ from __future__ import annotations
 import pulumi
 from pydantic import Field
 
-from components._base import ComponentArgs, StrInput, project_token
+from components._base import StrInput, project_token
 from components._user_data import HostSpecInput, rendered_cloud_config
-from components.vm import Vm, VmArgs
+from components.vm import InstanceBootArgs, Vm, VmArgs
 
-__all__ = ["AppHost", "AppHostArgs"]
+__all__ = ["AppHost", "AppHostArgs", "AppHostInstanceArgs"]
 
 
-class AppHostArgs(ComponentArgs):
+class AppHostInstanceArgs(InstanceBootArgs):
+    """Fields an app host takes alike whether it stands alone (AppHost) or in a fleet
+    (AppFleet): what it runs on, on top of the image and disk type of InstanceBootArgs."""
+
+    instance_type: str = Field(
+        default="ecs.g3il.large",
+        description="ECS instance type of each host. Default ecs.g3il.large (2 vCPU, 8 GiB); it "
+        "must match the spec's capacity, which sizes gunicorn.",
+    )
+    image_os_version: str = Field(
+        default="12",
+        description="Platform version; the newest matching build with cloud-init is used. Default 12.",
+    )
+    key_pair_name: str = Field(
+        default="",
+        description="ECS key pair for the image's default login. Default '': none; admin keys come "
+        "from the spec's admin_ssh_keys instead.",
+    )
+
+
+class AppHostArgs(AppHostInstanceArgs):
     host_spec: HostSpecInput = Field(
         description="The app-host spec (or an Output of one). Its rendered user data boots "
         "the VM; a changed spec replaces the VM. Required."
@@ -25,31 +45,8 @@ class AppHostArgs(ComponentArgs):
     security_group_ids: tuple[StrInput, ...] = Field(
         min_length=1, max_length=5, description="Security groups of the host. Required."
     )
-    instance_type: str = Field(
-        default="ecs.g3il.large",
-        description="ECS instance type of each host. Default ecs.g3il.large (2 vCPU, 8 GiB); it "
-        "must match the spec's capacity, which sizes gunicorn.",
-    )
-    image_os_name: str = Field(
-        default="Debian",
-        description="Platform of the public image, looked up at deploy time. Default Debian.",
-    )
-    image_os_version: str = Field(
-        default="12",
-        description="Platform version; the newest matching build with cloud-init is used. Default 12.",
-    )
     system_disk_gib: int = Field(
         default=40, ge=20, le=2048, description="System disk of the host in GiB. Default 40."
-    )
-    system_disk_type: str = Field(
-        default="ESSD_PL0",
-        pattern=r"^(ESSD_PL0|ESSD_PL1|ESSD_PL2|ESSD_FlexPL|PTSSD)$",
-        description="System disk type. Default ESSD_PL0.",
-    )
-    key_pair_name: str = Field(
-        default="",
-        description="ECS key pair for the image's default login. Default '': none; admin keys come "
-        "from the spec's admin_ssh_keys instead.",
     )
     public_bandwidth_mbps: int = Field(
         default=10,

@@ -11,7 +11,7 @@ from pydantic import Field
 from components._base import ComponentArgs, StrInput, child, project_token, secret
 from components._images import lookup_image_id
 
-__all__ = ["Vm", "VmArgs", "encode_user_data"]
+__all__ = ["InstanceBootArgs", "Vm", "VmArgs", "encode_user_data"]
 
 
 def encode_user_data(cloud_config: str) -> str:
@@ -19,17 +19,29 @@ def encode_user_data(cloud_config: str) -> str:
     return base64.b64encode(cloud_config.encode()).decode()
 
 
-class VmArgs(ComponentArgs):
+class InstanceBootArgs(ComponentArgs):
+    """Fields every component that boots ECS hosts takes alike (Vm, AppHost, AppFleet): the
+    public image's platform and the system disk's type. The fields whose wording or limits
+    differ per component (instance type, image version, disk size, key pair) stay with it."""
+
+    image_os_name: str = Field(
+        default="Debian",
+        description="Platform of the public image, looked up at deploy time. Default Debian.",
+    )
+    system_disk_type: str = Field(
+        default="ESSD_PL0",
+        pattern=r"^(ESSD_PL0|ESSD_PL1|ESSD_PL2|ESSD_FlexPL|PTSSD)$",
+        description="System disk type. Default ESSD_PL0.",
+    )
+
+
+class VmArgs(InstanceBootArgs):
     subnet_id: StrInput = Field(description="Subnet of the primary network interface. Required.")
     security_group_ids: tuple[StrInput, ...] = Field(
         min_length=1, max_length=5, description="Security groups of the instance (1-5). Required."
     )
     instance_type: str = Field(
         default="ecs.g3il.large", description="ECS instance type. Default ecs.g3il.large."
-    )
-    image_os_name: str = Field(
-        default="Debian",
-        description="Platform of the public image, looked up at deploy time. Default Debian.",
     )
     image_os_version: str = Field(
         default="12",
@@ -44,11 +56,6 @@ class VmArgs(ComponentArgs):
     )
     system_disk_gib: int = Field(
         default=40, ge=20, le=2048, description="System disk size in GiB. Default 40."
-    )
-    system_disk_type: str = Field(
-        default="ESSD_PL0",
-        pattern=r"^(ESSD_PL0|ESSD_PL1|ESSD_PL2|ESSD_FlexPL|PTSSD)$",
-        description="System disk type. Default ESSD_PL0.",
     )
     key_pair_name: str = Field(
         default="",
