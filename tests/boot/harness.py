@@ -327,15 +327,18 @@ in_root apt-get clean
 """
 
 
-def build_base_rootfs(cache_dir: Path, extra_packages: Sequence[str] = ()) -> Path:
-    """Return a cached Debian 12 root with systemd, cloud-init and BASE_PACKAGES installed.
+def build_base_rootfs(
+    cache_dir: Path, extra_packages: Sequence[str] = (), *, base_packages: Sequence[str] = BASE_PACKAGES
+) -> Path:
+    """Return a cached Debian 12 root with systemd, cloud-init and `base_packages` (default
+    BASE_PACKAGES, the pre-baked image) installed.
 
     The directory is named after a hash of the package list and the recipe, built in a
     temporary directory and renamed into place only when complete; an fcntl lock makes
     parallel test processes wait for one build instead of racing. Treat the result as
     read-only: guests overlay it.
     """
-    packages = [*BASE_PACKAGES, *extra_packages]
+    packages = [*base_packages, *extra_packages]
     mirror = debian_mirror()
     sources = _guest_sources(mirror)
     key = _image_key(packages, mirror, sources)
