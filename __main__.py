@@ -2,7 +2,9 @@
 
 Read the stack configuration once and validate it (StackConfig), build the components for
 the selected platform, export what a user needs. Nothing else happens here: the components
-hold the provider details and the pure core holds the rules.
+hold the provider details and the pure core holds the rules. The Volcengine resources every
+app host stands on (network, security group, database, bucket, host spec) are composed in
+`stack.py`, which the benchmark shares.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi_volcengine as volcengine
-from pydantic import SecretStr
 
 from components import (
     AppFleet,
@@ -32,18 +32,11 @@ from components import (
     LoadBalancerArgs,
     Monitoring,
     MonitoringArgs,
-    Network,
-    NetworkArgs,
-    ObjectStorage,
-    ObjectStorageArgs,
-    Postgres,
-    PostgresArgs,
-    SecurityGroup,
-    SecurityGroupArgs,
     ServerGroupAttachment,
 )
 from components._base import secret
-from stack_model.host_spec import AppHostSpec, ObjectStorageSpec
+from stack import build_foundation
+from stack_model.host_spec import AppHostSpec
 from stack_model.stack_config import StackConfig, StackConfigError, load_stack_config
 
 HERE = Path(__file__).resolve().parent
@@ -75,70 +68,14 @@ def read_stack_config() -> StackConfig:
 
 
 def build_volcengine(config: StackConfig) -> dict[str, Any]:
-    provider = volcengine.Provider("volcengine", region=config.region)
-    in_region = pulumi.ResourceOptions(provider=provider)
+    foundation = build_foundation(config)
+    in_region = foundation.in_region
     zones = config.zone_ids
-
-    network = Network("app", NetworkArgs(zone_ids=zones, vpc_cidr=config.vpc_cidr), in_region)
-    hosts_group = SecurityGroup(
-        "app-hosts",
-        SecurityGroupArgs(vpc_id=network.vpc_id, admin_cidrs=config.admin_cidrs),
-        in_region,
-    )
-    database = Postgres(
-        "app-db",
-        PostgresArgs(
-            subnet_id=network.subnet_id_by_zone[zones[0]],
-            primary_zone_id=zones[0],
-            secondary_zone_id=zones[1],
-            allowed_cidrs=network.subnet_cidr_blocks,
-            node_spec=config.database_class,
-            storage_gib=config.database_storage_gib,
-            engine_version=config.database_engine_version,
-            database_name=config.database_name,
-            account_name=config.database_user,
-            backup_retention_days=config.database_backup_retention_days,
-            deletion_protection=config.database_deletion_protection,
-        ),
-        in_region,
-    )
-    storage = ObjectStorage(
-        "app-files",
-        ObjectStorageArgs(
-            region=config.region,
-            backups_prefix=config.backups_prefix,
-            backups_expire_days=config.backups_expire_days,
-        ),
-        in_region,
-    )
-
-    def spec_from(values: list[Any]) -> AppHostSpec:
-        url, bucket, key_id, secret_key = values
-        return config.host_spec(
-            url,
-            ObjectStorageSpec(
-                endpoint_url=storage.bucket_s3_endpoint,
-                bucket=bucket,
-                region=config.region,
-                access_key_id=SecretStr(key_id),
-                secret_access_key=SecretStr(secret_key),
-            ),
-        )
-
-    # The renderer is pure and takes plain values, so the spec is built inside an apply over
-    # the (secret) database URL and bucket keys; the result stays secret.
-    host_spec: pulumi.Output[AppHostSpec] = secret(
-        pulumi.Output.all(
-            database.database_url,
-            storage.bucket_name,
-            storage.app_access_key_id,
-            storage.app_secret_access_key,
-        ).apply(spec_from)
-    )
+    network, database, storage = foundation.network, foundation.database, foundation.storage
 
     host_settings: dict[str, Any] = {
-        "host_spec": host_spec,
-        "security_group_ids": (hosts_group.security_group_id,),
+        "host_spec": foundation.host_spec,
+        "security_group_ids": (foundation.hosts_group.security_group_id,),
         "instance_type": config.instance_type,
         "image_os_name": config.image_os_name,
         "image_os_version": config.image_os_version,

@@ -30,26 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _program(host_count: int) -> Any:
-    import pulumi
-    import pulumi_volcengine as volcengine
-    from pydantic import SecretStr
-
-    from components import (
-        AppHost,
-        AppHostArgs,
-        Monitoring,
-        MonitoringArgs,
-        Network,
-        NetworkArgs,
-        ObjectStorage,
-        ObjectStorageArgs,
-        Postgres,
-        PostgresArgs,
-        SecurityGroup,
-        SecurityGroupArgs,
-    )
-    from components._base import secret
-    from stack_model.host_spec import AppHostSpec, ObjectStorageSpec
+    from components import AppHost, AppHostArgs, Monitoring, MonitoringArgs
+    from stack import build_foundation
     from stack_model.stack_config import load_stack_config
     from tests.mocks.harness import load_stack_file
 
@@ -59,55 +41,18 @@ def _program(host_count: int) -> Any:
     )
 
     def program() -> None:
-        in_region = pulumi.ResourceOptions(provider=volcengine.Provider("volcengine", region=config.region))
+        foundation = build_foundation(config)
         zones = config.zone_ids
-        network = Network("app", NetworkArgs(zone_ids=zones, vpc_cidr=config.vpc_cidr), in_region)
-        group = SecurityGroup(
-            "app-hosts", SecurityGroupArgs(vpc_id=network.vpc_id, admin_cidrs=config.admin_cidrs), in_region
-        )
-        database = Postgres(
-            "app-db",
-            PostgresArgs(
-                subnet_id=network.subnet_id_by_zone[zones[0]],
-                primary_zone_id=zones[0],
-                secondary_zone_id=zones[1],
-                allowed_cidrs=network.subnet_cidr_blocks,
-            ),
-            in_region,
-        )
-        storage = ObjectStorage("app-files", ObjectStorageArgs(region=config.region), in_region)
-
-        def spec_from(parts: list[Any]) -> AppHostSpec:
-            url, bucket, key_id, secret_key = parts
-            return config.host_spec(
-                url,
-                ObjectStorageSpec(
-                    endpoint_url=storage.bucket_s3_endpoint,
-                    bucket=bucket,
-                    region=config.region,
-                    access_key_id=SecretStr(key_id),
-                    secret_access_key=SecretStr(secret_key),
-                ),
-            )
-
-        spec: pulumi.Output[AppHostSpec] = secret(
-            pulumi.Output.all(
-                database.database_url,
-                storage.bucket_name,
-                storage.app_access_key_id,
-                storage.app_secret_access_key,
-            ).apply(spec_from)
-        )
         hosts = [
             AppHost(
                 f"app-host-{index}",
                 AppHostArgs(
-                    host_spec=spec,
-                    subnet_id=network.subnet_id_by_zone[zones[index % len(zones)]],
-                    security_group_ids=(group.security_group_id,),
+                    host_spec=foundation.host_spec,
+                    subnet_id=foundation.network.subnet_id_by_zone[zones[index % len(zones)]],
+                    security_group_ids=(foundation.hosts_group.security_group_id,),
                     instance_type=config.instance_type,
                 ),
-                in_region,
+                foundation.in_region,
             )
             for index in range(host_count)
         ]
@@ -117,9 +62,9 @@ def _program(host_count: int) -> Any:
                 region=config.region,
                 contact_email=config.alarm_contact_email,
                 host_instance_ids=tuple(host.instance_id for host in hosts),
-                database_instance_id=database.instance_id,
+                database_instance_id=foundation.database.instance_id,
             ),
-            in_region,
+            foundation.in_region,
         )
 
     return program

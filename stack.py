@@ -1,0 +1,107 @@
+"""What every Volcengine app host of a stack stands on, composed once for `__main__.py` and
+the benchmark: the provider, the network, the hosts' security group, the database, the
+bucket, and the app-host spec built from the database's URL and the bucket's keys.
+
+Like `components/`, it reads no `pulumi.Config` and exports nothing: `__main__.py` does both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_volcengine as volcengine
+from pydantic import SecretStr
+
+from components import (
+    Network,
+    NetworkArgs,
+    ObjectStorage,
+    ObjectStorageArgs,
+    Postgres,
+    PostgresArgs,
+    SecurityGroup,
+    SecurityGroupArgs,
+)
+from components._base import secret
+from stack_model.host_spec import AppHostSpec, ObjectStorageSpec
+from stack_model.stack_config import StackConfig
+
+__all__ = ["Foundation", "build_foundation"]
+
+
+@dataclass(frozen=True)
+class Foundation:
+    """The shared resources of a Volcengine stack, and the spec its app hosts boot from."""
+
+    in_region: pulumi.ResourceOptions
+    network: Network
+    hosts_group: SecurityGroup
+    database: Postgres
+    storage: ObjectStorage
+    host_spec: pulumi.Output[AppHostSpec]
+
+
+def build_foundation(config: StackConfig) -> Foundation:
+    provider = volcengine.Provider("volcengine", region=config.region)
+    in_region = pulumi.ResourceOptions(provider=provider)
+    zones = config.zone_ids
+
+    network = Network("app", NetworkArgs(zone_ids=zones, vpc_cidr=config.vpc_cidr), in_region)
+    hosts_group = SecurityGroup(
+        "app-hosts",
+        SecurityGroupArgs(vpc_id=network.vpc_id, admin_cidrs=config.admin_cidrs),
+        in_region,
+    )
+    database = Postgres(
+        "app-db",
+        PostgresArgs(
+            subnet_id=network.subnet_id_by_zone[zones[0]],
+            primary_zone_id=zones[0],
+            secondary_zone_id=zones[1],
+            allowed_cidrs=network.subnet_cidr_blocks,
+            node_spec=config.database_class,
+            storage_gib=config.database_storage_gib,
+            engine_version=config.database_engine_version,
+            database_name=config.database_name,
+            account_name=config.database_user,
+            backup_retention_days=config.database_backup_retention_days,
+            deletion_protection=config.database_deletion_protection,
+        ),
+        in_region,
+    )
+    storage = ObjectStorage(
+        "app-files",
+        ObjectStorageArgs(
+            region=config.region,
+            backups_prefix=config.backups_prefix,
+            backups_expire_days=config.backups_expire_days,
+        ),
+        in_region,
+    )
+
+    def spec_from(values: list[Any]) -> AppHostSpec:
+        url, bucket, key_id, secret_key = values
+        return config.host_spec(
+            url,
+            ObjectStorageSpec(
+                endpoint_url=storage.bucket_s3_endpoint,
+                bucket=bucket,
+                region=config.region,
+                access_key_id=SecretStr(key_id),
+                secret_access_key=SecretStr(secret_key),
+            ),
+        )
+
+    # The renderer is pure and takes plain values, so the spec is built inside an apply over
+    # the (secret) database URL and bucket keys; the result stays secret.
+    host_spec: pulumi.Output[AppHostSpec] = secret(
+        pulumi.Output.all(
+            database.database_url,
+            storage.bucket_name,
+            storage.app_access_key_id,
+            storage.app_secret_access_key,
+        ).apply(spec_from)
+    )
+    return Foundation(in_region, network, hosts_group, database, storage, host_spec)
