@@ -32,13 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 def _program(host_count: int) -> Any:
     from components import AppHost, AppHostArgs, Monitoring, MonitoringArgs
     from stack import build_foundation
-    from stack_model.stack_config import load_stack_config
-    from tests.mocks.harness import load_stack_file
+    from tests.mocks.harness import load_stack_file_config
 
-    values, _ = load_stack_file("prod", {"fleetEnabled": False})
-    config = load_stack_config(
-        {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
-    )
+    config = load_stack_file_config("prod", {"fleetEnabled": False})
 
     def program() -> None:
         foundation = build_foundation(config)

@@ -22,6 +22,8 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from stack_model.stack_config import StackConfig, load_stack_config
+
 REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "__main__.py"
 PROJECT = "fastapi-deploy"
@@ -39,6 +41,7 @@ __all__ = [
     "build_component",
     "contains_secret",
     "load_stack_file",
+    "load_stack_file_config",
     "resolve",
     "run_main",
     "run_program",
@@ -365,6 +368,13 @@ def load_stack_file(
         values[key] = value
     values.update(overrides or {})
     return values, secure
+
+
+def load_stack_file_config(stack: str, overrides: Mapping[str, Any] | None = None) -> StackConfig:
+    """The StackConfig `__main__.py` validates from Pulumi.<stack>.yaml (plus overrides): each
+    value as the string Pulumi passes it, `secure:` values as the dummy."""
+    values, _ = load_stack_file(stack, overrides)
+    return load_stack_config({key: _config_text(value) for key, value in values.items()})
 
 
 def run_main(stack: str, overrides: Mapping[str, Any] | None = None, preview: bool = False) -> ProgramRun:

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 
 from cloud_init import USER_DATA_LIMIT_BYTES, render_user_data
 from stack_model.host_spec import ObjectStorageSpec
-from stack_model.stack_config import database_url, load_stack_config
-from tests.mocks.harness import DUMMY_SECRET, ProgramRun, load_stack_file, run_main
+from stack_model.stack_config import database_url
+from tests.mocks.harness import DUMMY_SECRET, ProgramRun, load_stack_file_config, run_main
 
 MOCK_PASSWORD = "Mock-Pw_0123456789abcdefghijklmn"
 
@@ -66,10 +66,7 @@ def prod() -> ProgramRun:
 
 def expected_prod_cloud_config(overrides: dict[str, Any] | None = None) -> str:
     """What the renderer makes of the prod config and the mocked database and bucket."""
-    values, _ = load_stack_file("prod", overrides)
-    config = load_stack_config(
-        {key: value if isinstance(value, str) else _json(value) for key, value in values.items()}
-    )
+    config = load_stack_file_config("prod", overrides)
     url = database_url("app", MOCK_PASSWORD, "app-db-instance.pg.ivolces.com", "5432", "app")
     storage = ObjectStorageSpec(
         endpoint_url="https://tos-s3-cn-beijing.ivolces.com",
@@ -79,12 +76,6 @@ def expected_prod_cloud_config(overrides: dict[str, Any] | None = None) -> str:
         secret_access_key=SecretStr("mock-secret-access-key"),
     )
     return render_user_data(config.host_spec(url, storage)).cloud_config
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return "true" if value is True else "false" if value is False else json.dumps(value)
 
 
 def test_prod_stack_builds_exactly_the_fleet_topology(prod: ProgramRun) -> None:
@@ -245,10 +236,7 @@ def test_dev_stack_runs_the_same_user_data_in_docker() -> None:
     ]
     assert {net["name"] for net in database.inputs["networksAdvanced"]} == {"dev"}
     assert {net["name"] for net in host.inputs["networksAdvanced"]} == {"dev"}
-    values, _ = load_stack_file("dev")
-    config = load_stack_config(
-        {key: value if isinstance(value, str) else _json(value) for key, value in values.items()}
-    )
+    config = load_stack_file_config("dev")
     expected = render_user_data(
         config.host_spec(database_url("app", MOCK_PASSWORD, "dev-postgres", 5432, "app"))
     ).cloud_config
