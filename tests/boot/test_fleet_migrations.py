@@ -11,9 +11,11 @@ import json
 import secrets
 import time
 
+import psycopg
 import pytest
 
 from cloud_init import render_user_data
+from cloud_init.systemd import migration_lock_key
 from stack_model import AppHostSpec, AppSpec, Capacity, SelfSignedCertificates
 from tests.boot.harness import GuestFactory, HostNetworkFactory, PackageIndex, PostgresServer, wait_for
 from tests.boot.probes import PinnedHttps
@@ -44,20 +46,34 @@ def test_hosts_starting_together_migrate_the_schema_once(
             refresh_package_index=False,
         )
         guests.append(guest_factory(f"fleet{number}", render_user_data(spec).cloud_config, network=network, start=False))
+    # Hold the hosts' migration lock until both are queued on it, so they really contend
+    # (the sample migration takes milliseconds; unheld, the hosts would rarely overlap).
+    holder = psycopg.connect(postgres.url("notes_fleet", password, "notes_fleet"), autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", (migration_lock_key(spec),))
     started = time.monotonic()
-    for guest in guests:
-        guest.start()
+    try:
+        for guest in guests:
+            guest.start()
+
+        def all_waiting() -> bool:
+            return all(
+                "another host is migrating, waiting"
+                in guest.exec(["journalctl", "-u", "api-migrate.service", "--no-pager", "-o", "cat"], check=False).stdout
+                for guest in guests
+            )
+
+        wait_for(all_waiting, timeout=300, interval=1, what="both hosts waiting on the migration lock")
+    finally:
+        holder.close()  # releases the lock: the hosts now take it one after the other
 
     for guest in guests:
         assert guest.wait_for_cloud_init(timeout_seconds=420)["v1"]["errors"] == []
     elapsed = time.monotonic() - started
 
     upgrades = []
-    waited = []
     for guest in guests:
         journal = guest.exec(["journalctl", "-u", "api-migrate.service", "--no-pager", "-o", "cat"]).stdout
         upgrades.append(journal.count("Running upgrade  -> 0001"))
-        waited.append("another host is migrating, waiting" in journal)
         result = guest.exec(["systemctl", "show", "-p", "Result", "--value", "api-migrate.service"]).stdout.strip()
         assert result == "success"
     assert sum(upgrades) == 1, upgrades
@@ -72,4 +88,4 @@ def test_hosts_starting_together_migrate_the_schema_once(
         wait_for(ready, timeout=60, interval=0.5, what=f"readyz on {network.guest_address}")
         status, _, body = client.get("/readyz")
         assert status == 200 and json.loads(body)["status"] == "ready"
-    print(f"\ntwo hosts ready {elapsed:.1f}s after start; migrations applied per host {upgrades}; waited on the lock {waited}")
+    print(f"\ntwo hosts ready {elapsed:.1f}s after start; migrations applied per host {upgrades}")
