@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,11 +12,10 @@ from pydantic import Field, field_validator
 
 from components._base import ComponentArgs, StrInput, child, project_token
 from stack_model.ingress import is_world, parse_cidr
-from stack_model.stack_config import database_url
+from stack_model.stack_config import database_url, is_database_identifier
 
 __all__ = ["Postgres", "PostgresArgs", "private_endpoint"]
 
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 # The generated password uses only characters that need no quoting in a shell, a URL or
 # an environment file, and meets RDS's "three of four character classes" rule.
@@ -89,7 +87,7 @@ class PostgresArgs(ComponentArgs):
     @field_validator("database_name", "account_name")
     @classmethod
     def _identifier(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value) or value in ("postgres", "root", "admin"):
+        if not is_database_identifier(value):
             raise ValueError(
                 f"{value!r} must be 2-63 of a-z, 0-9 and _, starting with a letter, and not a "
                 "reserved name (postgres, root, admin)"

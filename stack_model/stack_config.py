@@ -52,6 +52,7 @@ __all__ = [
     "StackConfigError",
     "config_keys_markdown",
     "database_url",
+    "is_database_identifier",
     "load_stack_config",
     "project_config_declarations",
     "pulumi_project_file",
@@ -65,6 +66,12 @@ CertificateKind = Literal["acme", "self-signed"]
 _REGION = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _DB_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+_RESERVED_DB_NAMES = frozenset({"postgres", "root", "admin"})
+
+
+def is_database_identifier(value: str) -> bool:
+    """A database or account name RDS accepts and that is not a reserved one."""
+    return bool(_DB_IDENTIFIER.match(value)) and value not in _RESERVED_DB_NAMES
 # Alarm silence periods CloudMonitor accepts, in minutes.
 _SILENCE_MINUTES = (5, 30, 60, 180, 360, 720, 1440)
 # Scale-in below this far under scale-out would flap: removing one of two hosts doubles the
@@ -467,7 +474,7 @@ class StackConfig(BaseModel):
     @field_validator("database_name", "database_user")
     @classmethod
     def _db_identifier(cls, value: str) -> str:
-        if not _DB_IDENTIFIER.match(value) or value in ("postgres", "root", "admin"):
+        if not is_database_identifier(value):
             raise ValueError(
                 f"{value!r} is not a plain database identifier (or is reserved); use 2-63 of "
                 "a-z, 0-9 and _, starting with a letter, not postgres/root/admin"
