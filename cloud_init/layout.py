@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BOOTSTRAP", "CERTIFICATE_TOOL", "HOST_CONF", "MIGRATE_ONCE", "TOOLING_DIR", "HostLayout"]
+__all__ = [
+    "ACME_CA_BUNDLE",
+    "APP_HOST_WORKER",
+    "BOOTSTRAP",
+    "CERTIFICATE_TOOL",
+    "HOST_CONF",
+    "MIGRATE_ONCE",
+    "REQUIREMENTS",
+    "TOOLING_DIR",
+    "TOOLING_LIB",
+    "HostLayout",
+]
 
 # The host tooling is static (linted as-is in the repo); it finds its settings here.
 TOOLING_DIR = "/etc/app-host"
