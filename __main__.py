@@ -15,7 +15,7 @@ from typing import Any
 
 import pulumi
 
-from components import (
+from fastapi_deploy.components import (
     AppFleet,
     AppFleetArgs,
     AppHost,
@@ -34,10 +34,10 @@ from components import (
     MonitoringArgs,
     ServerGroupAttachment,
 )
-from components._base import secret
+from fastapi_deploy.components._base import secret
+from fastapi_deploy.stack_model.host_spec import AppHostSpec
+from fastapi_deploy.stack_model.stack_config import StackConfig, StackConfigError, load_stack_config
 from stack import build_foundation
-from stack_model.host_spec import AppHostSpec
-from stack_model.stack_config import StackConfig, StackConfigError, load_stack_config
 
 HERE = Path(__file__).resolve().parent
 

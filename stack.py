@@ -14,7 +14,7 @@ import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import SecretStr
 
-from components import (
+from fastapi_deploy.components import (
     Network,
     NetworkArgs,
     ObjectStorage,
@@ -24,9 +24,9 @@ from components import (
     SecurityGroup,
     SecurityGroupArgs,
 )
-from components._base import secret
-from stack_model.host_spec import AppHostSpec, ObjectStorageSpec
-from stack_model.stack_config import StackConfig
+from fastapi_deploy.components._base import secret
+from fastapi_deploy.stack_model.host_spec import AppHostSpec, ObjectStorageSpec
+from fastapi_deploy.stack_model.stack_config import StackConfig
 
 __all__ = ["Foundation", "build_foundation"]
 

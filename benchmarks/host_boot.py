@@ -22,8 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cloud_init import render_user_data  # noqa: E402
-from stack_model import SERVER_REQUIREMENTS, AcmeCertificates, AppHostSpec, AppSpec, Capacity  # noqa: E402
+from fastapi_deploy.cloud_init import render_user_data  # noqa: E402
+from fastapi_deploy.stack_model import SERVER_REQUIREMENTS, AcmeCertificates, AppHostSpec, AppSpec, Capacity  # noqa: E402
 from tests.boot.harness import (  # noqa: E402
     BASE_PACKAGES,
     Guest,

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _program(host_count: int) -> Any:
-    from components import AppHost, AppHostArgs, Monitoring, MonitoringArgs
+    from fastapi_deploy.components import AppHost, AppHostArgs, Monitoring, MonitoringArgs
     from stack import build_foundation
     from tests.mocks.harness import load_stack_file_config
 

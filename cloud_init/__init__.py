@@ -1,7 +1,7 @@
 """Pure rendering of an app host's cloud-init user data from an `AppHostSpec`."""
 
-from cloud_init.layout import HostLayout
-from cloud_init.render import (
+from fastapi_deploy.cloud_init.layout import HostLayout
+from fastapi_deploy.cloud_init.render import (
     USER_DATA_LIMIT_BYTES,
     HostFile,
     RenderedUserData,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cloud_init.layout import HostLayout
-from stack_model.host_spec import AppHostSpec
+from fastapi_deploy.cloud_init.layout import HostLayout
+from fastapi_deploy.stack_model.host_spec import AppHostSpec
 
 __all__ = ["render_nginx_conf", "render_site"]
 

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from cloud_init import layout as paths
-from cloud_init.layout import HostLayout
-from cloud_init.nginx import render_nginx_conf, render_site
-from cloud_init.systemd import (
+from fastapi_deploy.cloud_init import layout as paths
+from fastapi_deploy.cloud_init.layout import HostLayout
+from fastapi_deploy.cloud_init.nginx import render_nginx_conf, render_site
+from fastapi_deploy.cloud_init.systemd import (
     render_app_service,
     render_app_socket,
     render_certificate_service,
@@ -26,7 +26,7 @@ from cloud_init.systemd import (
     render_journald_conf,
     render_migrate_service,
 )
-from stack_model.host_spec import SERVER_REQUIREMENTS, AcmeCertificates, AppHostSpec
+from fastapi_deploy.stack_model.host_spec import SERVER_REQUIREMENTS, AcmeCertificates, AppHostSpec
 
 __all__ = ["USER_DATA_LIMIT_BYTES", "HostFile", "RenderedUserData", "UserDataTooLarge", "render_user_data"]
 
@@ -83,7 +83,7 @@ class RenderedUserData:
 
 
 def _tool(name: str) -> str:
-    return resources.files("cloud_init").joinpath("files", name).read_text()
+    return resources.files("fastapi_deploy.cloud_init").joinpath("files", name).read_text()
 
 
 def _env_value(value: str) -> str:

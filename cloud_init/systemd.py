@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from cloud_init.layout import CERTIFICATE_TOOL, MIGRATE_ONCE, TOOLING_LIB, HostLayout
-from cloud_init.nginx import UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS
-from stack_model.host_spec import AppHostSpec
+from fastapi_deploy.cloud_init.layout import CERTIFICATE_TOOL, MIGRATE_ONCE, TOOLING_LIB, HostLayout
+from fastapi_deploy.cloud_init.nginx import UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS
+from fastapi_deploy.stack_model.host_spec import AppHostSpec
 
 __all__ = [
     "HARDENING",

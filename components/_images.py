@@ -30,10 +30,16 @@ def _pick(images: list[Any], os_name: str, os_version: str, instance_type: str) 
     ]
     if not matching:
         seen = sorted({f"{image.platform} {image.platform_version}" for image in images})
+        hint = (
+            ""
+            if images
+            else " (under Pulumi mocks, answer the volcengine:ecs/getImages:getImages invoke: "
+            "fastapi_deploy.testing.VolcengineMocks does)"
+        )
         raise ImageNotFound(
             f"no public {os_name} {os_version} image with cloud-init for {instance_type}; the "
-            f"region offers: {', '.join(seen) or 'none'}; set image_os_name/image_os_version "
-            "to one of those"
+            f"region offers: {', '.join(seen) or 'none'}{hint}; set image_os_name/image_os_version "
+            "to one of those, or image_id to an image of your own"
         )
     newest = max(matching, key=lambda image: (str(image.created_at), str(image.image_id)))
     return str(newest.image_id)
@@ -53,4 +59,5 @@ def lookup_image_id(
         statuses=["available"],
         opts=pulumi.InvokeOptions(parent=parent),
     )
-    return found.images.apply(lambda images: _pick(list(images), os_name, os_version, instance_type))
+    # An invoke answered with no `images` at all (stock mocks) is the same as an empty list.
+    return found.images.apply(lambda images: _pick(list(images or []), os_name, os_version, instance_type))

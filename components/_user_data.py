@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pulumi
 
-from cloud_init import render_user_data
-from stack_model.host_spec import AppHostSpec
+from fastapi_deploy.cloud_init import render_user_data
+from fastapi_deploy.stack_model.host_spec import AppHostSpec
 
 __all__ = ["HostSpecInput", "rendered_cloud_config"]
 

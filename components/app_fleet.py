@@ -12,12 +12,11 @@ import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components._base import StrInput, child, project_token, secret
-from components._images import lookup_image_id
-from components._user_data import HostSpecInput, rendered_cloud_config
-from components.app_host import AppHostInstanceArgs
-from components.vm import encode_user_data
-from stack_model.stack_config import MIN_CPU_THRESHOLD_GAP_PERCENT
+from fastapi_deploy.components._base import StrInput, child, project_token, secret
+from fastapi_deploy.components._user_data import HostSpecInput, rendered_cloud_config
+from fastapi_deploy.components.app_host import AppHostInstanceArgs
+from fastapi_deploy.components.vm import boot_image_id, encode_user_data
+from fastapi_deploy.stack_model.stack_config import MIN_CPU_THRESHOLD_GAP_PERCENT
 
 __all__ = ["AppFleet", "AppFleetArgs", "ServerGroupAttachment"]
 
@@ -133,9 +132,7 @@ class AppFleet(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AppFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(project_token("compute", "AppFleet"), name, None, opts)
-        self.image_id = lookup_image_id(
-            args.image_os_name, args.image_os_version, args.instance_type, parent=self
-        )
+        self.image_id = boot_image_id(args, args.image_os_version, args.instance_type, parent=self)
         self.user_data_cloud_config = rendered_cloud_config(args.host_spec)
         group = volcengine.autoscaling.ScalingGroup(
             f"{name}-group",

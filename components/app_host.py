@@ -9,9 +9,9 @@ from __future__ import annotations
 import pulumi
 from pydantic import Field
 
-from components._base import StrInput, project_token
-from components._user_data import HostSpecInput, rendered_cloud_config
-from components.vm import InstanceBootArgs, Vm, VmArgs
+from fastapi_deploy.components._base import StrInput, project_token
+from fastapi_deploy.components._user_data import HostSpecInput, rendered_cloud_config
+from fastapi_deploy.components.vm import InstanceBootArgs, Vm, VmArgs
 
 __all__ = ["AppHost", "AppHostArgs", "AppHostInstanceArgs"]
 
@@ -79,6 +79,7 @@ class AppHost(pulumi.ComponentResource):
                 instance_type=args.instance_type,
                 image_os_name=args.image_os_name,
                 image_os_version=args.image_os_version,
+                image_id=args.image_id,
                 user_data=self.user_data_cloud_config,
                 system_disk_gib=args.system_disk_gib,
                 system_disk_type=args.system_disk_type,

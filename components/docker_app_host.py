@@ -15,8 +15,8 @@ import pulumi
 import pulumi_docker as docker
 from pydantic import Field, field_validator, model_validator
 
-from components._base import ComponentArgs, StrInput, child, project_token
-from components._user_data import HostSpecInput, rendered_cloud_config
+from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
+from fastapi_deploy.components._user_data import HostSpecInput, rendered_cloud_config
 
 __all__ = ["NOCLOUD_SEED_DIR", "DockerAppHost", "DockerAppHostArgs", "nocloud_meta_data"]
 

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_docker as docker
 from pydantic import Field
 
-from components._base import ComponentArgs, child, project_token
+from fastapi_deploy.components._base import ComponentArgs, child, project_token
 
 __all__ = ["DockerNetwork", "DockerNetworkArgs"]
 

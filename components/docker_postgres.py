@@ -9,8 +9,8 @@ import pulumi_docker as docker
 import pulumi_random as random
 from pydantic import Field, field_validator
 
-from components._base import ComponentArgs, StrInput, child, project_token, secret
-from stack_model.stack_config import database_url
+from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token, secret
+from fastapi_deploy.stack_model.stack_config import database_url
 
 __all__ = ["DockerPostgres", "DockerPostgresArgs"]
 

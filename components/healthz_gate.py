@@ -14,7 +14,7 @@ import pulumi
 import pulumi_command as command
 from pydantic import Field, field_validator
 
-from components._base import ComponentArgs, StrInput, child, project_token
+from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
 
 __all__ = ["PROBE_SCRIPT", "HealthzGate", "HealthzGateArgs"]
 

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import Field
 
-from components._base import ComponentArgs, StrInput, child, project_token
+from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
 
 __all__ = ["LISTENER_PORTS", "LoadBalancer", "LoadBalancerArgs"]
 

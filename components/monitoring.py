@@ -10,7 +10,7 @@ import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import Field, field_validator, model_validator
 
-from components._base import ComponentArgs, StrInput, child, project_token
+from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
 
 __all__ = ["ALARM_METRICS", "AlarmMetric", "Monitoring", "MonitoringArgs"]
 

@@ -10,7 +10,7 @@ import pulumi_random as random
 import pulumi_volcengine as volcengine
 from pydantic import Field, field_validator
 
-from components._base import ComponentArgs, child, project_token
+from fastapi_deploy.components._base import ComponentArgs, child, project_token
 
 __all__ = ["ObjectStorage", "ObjectStorageArgs", "app_bucket_policy"]
 

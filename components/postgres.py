@@ -10,9 +10,9 @@ import pulumi_random as random
 import pulumi_volcengine as volcengine
 from pydantic import Field, field_validator
 
-from components._base import ComponentArgs, StrInput, child, project_token
-from stack_model.ingress import is_world, parse_cidr
-from stack_model.stack_config import database_url, is_database_identifier
+from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
+from fastapi_deploy.stack_model.ingress import is_world, parse_cidr
+from fastapi_deploy.stack_model.stack_config import database_url, is_database_identifier
 
 __all__ = ["Postgres", "PostgresArgs", "private_endpoint"]
 

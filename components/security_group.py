@@ -6,8 +6,8 @@ import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import Field, field_validator, model_validator
 
-from components._base import ComponentArgs, StrInput, child, project_token
-from stack_model.ingress import IngressRule, app_host_ingress_rules, check_admin_cidr
+from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
+from fastapi_deploy.stack_model.ingress import IngressRule, app_host_ingress_rules, check_admin_cidr
 
 __all__ = ["SecurityGroup", "SecurityGroupArgs"]
 

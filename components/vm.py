@@ -8,10 +8,19 @@ import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import Field
 
-from components._base import ComponentArgs, StrInput, child, project_token, secret
-from components._images import lookup_image_id
+from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token, secret
+from fastapi_deploy.components._images import lookup_image_id
 
-__all__ = ["InstanceBootArgs", "Vm", "VmArgs", "encode_user_data"]
+__all__ = ["InstanceBootArgs", "Vm", "VmArgs", "boot_image_id", "encode_user_data"]
+
+
+def boot_image_id(
+    args: InstanceBootArgs, os_version: str, instance_type: str, parent: pulumi.Resource
+) -> pulumi.Output[str]:
+    """The image a host boots: `args.image_id`, or the public image the lookup finds."""
+    if args.image_id:
+        return pulumi.Output.from_input(args.image_id)
+    return lookup_image_id(args.image_os_name, os_version, instance_type, parent=parent)
 
 
 def encode_user_data(cloud_config: str) -> str:
@@ -27,6 +36,12 @@ class InstanceBootArgs(ComponentArgs):
     image_os_name: str = Field(
         default="Debian",
         description="Platform of the public image, looked up at deploy time. Default Debian.",
+    )
+    image_id: str = Field(
+        default="",
+        description="Image to boot instead of looking one up, such as a pre-baked image of your "
+        "own with the host packages installed (it boots faster). Default '': the newest public "
+        "image of image_os_name and image_os_version that supports cloud-init.",
     )
     system_disk_type: str = Field(
         default="ESSD_PL0",
@@ -85,9 +100,7 @@ class Vm(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VmArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(project_token("compute", "Vm"), name, None, opts)
-        self.image_id = lookup_image_id(
-            args.image_os_name, args.image_os_version, args.instance_type, parent=self
-        )
+        self.image_id = boot_image_id(args, args.image_os_version, args.instance_type, parent=self)
         user_data = secret(pulumi.Output.from_input(args.user_data).apply(encode_user_data))
         instance = volcengine.ecs.Instance(
             f"{name}-instance",

@@ -1,7 +1,7 @@
 """Pure models shared by the host layer and the cloud layer; no Pulumi imports here."""
 
-from stack_model.capacity import Capacity
-from stack_model.host_spec import (
+from fastapi_deploy.stack_model.capacity import Capacity
+from fastapi_deploy.stack_model.host_spec import (
     SERVER_REQUIREMENTS,
     AcmeCertificates,
     AppHostSpec,
@@ -9,15 +9,15 @@ from stack_model.host_spec import (
     ObjectStorageSpec,
     SelfSignedCertificates,
 )
-from stack_model.ingress import (
+from fastapi_deploy.stack_model.ingress import (
     CATALOGUE,
     PROTECTED_PORTS,
     IngressRule,
     UnsafeIngressRule,
     app_host_ingress_rules,
 )
-from stack_model.instance_types import INSTANCE_TYPES, instance_size
-from stack_model.stack_config import StackConfig, StackConfigError, load_stack_config
+from fastapi_deploy.stack_model.instance_types import INSTANCE_TYPES, instance_size
+from fastapi_deploy.stack_model.stack_config import StackConfig, StackConfigError, load_stack_config
 
 __all__ = [
     "CATALOGUE",

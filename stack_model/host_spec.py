@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from stack_model.capacity import Capacity
+from fastapi_deploy.stack_model.capacity import Capacity
 
 __all__ = [
     "RESERVED_ENV_NAMES",

@@ -34,16 +34,16 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
-from stack_model.capacity import Capacity
-from stack_model.host_spec import (
+from fastapi_deploy.stack_model.capacity import Capacity
+from fastapi_deploy.stack_model.host_spec import (
     AcmeCertificates,
     AppHostSpec,
     AppSpec,
     ObjectStorageSpec,
     SelfSignedCertificates,
 )
-from stack_model.ingress import check_admin_cidr, parse_cidr
-from stack_model.instance_types import UnknownInstanceType, instance_size
+from fastapi_deploy.stack_model.ingress import check_admin_cidr, parse_cidr
+from fastapi_deploy.stack_model.instance_types import UnknownInstanceType, instance_size
 
 __all__ = [
     "PROJECT",
@@ -824,7 +824,7 @@ def pulumi_project_file() -> str:
     }
     header = (
         "# Generated from stack_model/stack_config.py (StackConfig); a test fails when the two\n"
-        "# differ. Regenerate with: python -m stack_model.stack_config > Pulumi.yaml\n"
+        "# differ. Regenerate with: python -m fastapi_deploy.stack_model.stack_config > Pulumi.yaml\n"
     )
     return header + yaml.safe_dump(document, sort_keys=False, width=100, allow_unicode=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack_model import AcmeCertificates, AppHostSpec, Capacity, SelfSignedCertificates
+from fastapi_deploy.stack_model import AcmeCertificates, AppHostSpec, Capacity, SelfSignedCertificates
 
 # A real ed25519 public key (throwaway, no private key kept anywhere).
 ADMIN_KEY = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_volcengine as volcengine
 
-from components import (
+from fastapi_deploy.components import (
     AppFleet,
     AppFleetArgs,
     LoadBalancer,
@@ -23,8 +23,8 @@ from components import (
     SecurityGroupArgs,
     ServerGroupAttachment,
 )
-from stack_model.capacity import Capacity
-from stack_model.host_spec import AppHostSpec, SelfSignedCertificates
+from fastapi_deploy.stack_model.capacity import Capacity
+from fastapi_deploy.stack_model.host_spec import AppHostSpec, SelfSignedCertificates
 
 ZONES = ("cn-shanghai-a", "cn-shanghai-b")
 

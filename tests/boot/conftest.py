@@ -285,7 +285,7 @@ def app_index(package_index_factory: PackageIndexFactory) -> PackageIndex:
     """An index with the sample app's wheel, the server packages every host installs and
     their dependencies. It listens on all addresses so that guests in a HostNetwork reach
     it at their outer address (`url_for(network.outer_address)`)."""
-    from stack_model import SERVER_REQUIREMENTS
+    from fastapi_deploy.stack_model import SERVER_REQUIREMENTS
 
     app_project = Path(__file__).resolve().parents[2] / "app"
     return package_index_factory(SERVER_REQUIREMENTS, [app_project], bind_addresses=("0.0.0.0",))

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pytest
 from cryptography.x509.oid import NameOID
 
-from cloud_init import render_user_data
-from stack_model import AcmeCertificates, AppHostSpec, AppSpec, Capacity, ObjectStorageSpec
+from fastapi_deploy.cloud_init import render_user_data
+from fastapi_deploy.stack_model import AcmeCertificates, AppHostSpec, AppSpec, Capacity, ObjectStorageSpec
 from tests.boot.harness import (
     Guest,
     GuestFactory,

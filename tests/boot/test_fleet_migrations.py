@@ -14,9 +14,9 @@ import time
 import psycopg
 import pytest
 
-from cloud_init import render_user_data
-from cloud_init.systemd import migration_lock_key
-from stack_model import AppHostSpec, AppSpec, Capacity, SelfSignedCertificates
+from fastapi_deploy.cloud_init import render_user_data
+from fastapi_deploy.cloud_init.systemd import migration_lock_key
+from fastapi_deploy.stack_model import AppHostSpec, AppSpec, Capacity, SelfSignedCertificates
 from tests.boot.harness import GuestFactory, HostNetworkFactory, PackageIndex, PostgresServer, wait_for
 from tests.boot.probes import PinnedHttps
 

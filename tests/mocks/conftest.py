@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from stack_model.host_spec import AppHostSpec
+from fastapi_deploy.stack_model.host_spec import AppHostSpec
 from tests.host_specs import self_signed_spec
 
 

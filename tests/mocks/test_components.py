@@ -11,8 +11,8 @@ import pulumi
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from cloud_init import render_user_data
-from components import (
+from fastapi_deploy.cloud_init import render_user_data
+from fastapi_deploy.components import (
     AppFleet,
     AppFleetArgs,
     AppHost,
@@ -41,9 +41,9 @@ from components import (
     Vm,
     VmArgs,
 )
-from components.healthz_gate import PROBE_SCRIPT
-from stack_model.host_spec import AppHostSpec
-from stack_model.ingress import IngressRule
+from fastapi_deploy.components.healthz_gate import PROBE_SCRIPT
+from fastapi_deploy.stack_model.host_spec import AppHostSpec
+from fastapi_deploy.stack_model.ingress import IngressRule
 from tests.mocks.harness import REPO, ProgramRun, build_component, resolve
 
 ZONES = ("cn-beijing-a", "cn-beijing-b")
@@ -318,7 +318,7 @@ def test_object_storage_bucket_is_private_encrypted_versioned_with_backup_expiry
     resources = {resource for statement in policy["Statement"] for resource in statement["Resource"]}
     assert resources == {"trn:tos:::files-k3q9x2ab", "trn:tos:::files-k3q9x2ab/*"}
     assert "secretAccessKey" in run.one("volcengine:iam/accessKey:AccessKey").additional_secret_outputs
-    assert resolve(storage.app_secret_access_key) == ("mock-secret-access-key", True)
+    assert resolve(storage.app_secret_access_key) == ("mock-secret-of-files-app-key", True)
     assert resolve(storage.bucket_name) == ("files-k3q9x2ab", False)
     assert_parented(run, "fastapi-deploy:storage:ObjectStorage", "files")
 

@@ -21,9 +21,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from components import Network, NetworkArgs, Postgres, PostgresArgs, SecurityGroup, SecurityGroupArgs
-from stack_model.ingress import IngressRule
-from stack_model.stack_config import StackConfigError, load_stack_config
+from fastapi_deploy.components import (
+    Network,
+    NetworkArgs,
+    Postgres,
+    PostgresArgs,
+    SecurityGroup,
+    SecurityGroupArgs,
+)
+from fastapi_deploy.stack_model.ingress import IngressRule
+from fastapi_deploy.stack_model.stack_config import StackConfigError, load_stack_config
 from tests.mocks.harness import build_component
 
 PROTECTED = (22, 5432, 8000)

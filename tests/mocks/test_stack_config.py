@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stack_model.ingress import (
+from fastapi_deploy.stack_model.ingress import (
     CATALOGUE,
     PROTECTED_PORTS,
     IngressRule,
@@ -21,8 +21,8 @@ from stack_model.ingress import (
     rule_from_catalogue,
     rules_opening_to_world,
 )
-from stack_model.instance_types import INSTANCE_TYPES, UnknownInstanceType, instance_size
-from stack_model.stack_config import (
+from fastapi_deploy.stack_model.instance_types import INSTANCE_TYPES, UnknownInstanceType, instance_size
+from fastapi_deploy.stack_model.stack_config import (
     StackConfig,
     StackConfigError,
     config_keys_markdown,
@@ -45,7 +45,7 @@ def load(**overrides: Any) -> StackConfig:
 
 def test_pulumi_yaml_is_generated_from_the_model() -> None:
     assert (REPO / "Pulumi.yaml").read_text() == pulumi_project_file(), (
-        "Pulumi.yaml is stale: python -m stack_model.stack_config > Pulumi.yaml"
+        "Pulumi.yaml is stale: python -m fastapi_deploy.stack_model.stack_config > Pulumi.yaml"
     )
 
 
@@ -55,7 +55,7 @@ def test_docs_tables_are_generated_from_the_code() -> None:
         "regenerate the ingress table: stack_model.ingress.catalogue_markdown()"
     )
     assert config_keys_markdown() in docs, (
-        "regenerate the keys table: python -m stack_model.stack_config --markdown"
+        "regenerate the keys table: python -m fastapi_deploy.stack_model.stack_config --markdown"
     )
 
 
@@ -103,6 +103,7 @@ def test_stack_files_hold_no_plain_secrets() -> None:
 
 
 def test_secure_values_get_a_dummy_in_tests(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: fastapi-deploy\nruntime: python\n")
     (tmp_path / "Pulumi.staging.yaml").write_text(
         "config:\n"
         "  fastapi-deploy:domain: api.example.com\n"

@@ -10,9 +10,9 @@ import pulumi
 import pytest
 from pydantic import SecretStr
 
-from cloud_init import USER_DATA_LIMIT_BYTES, render_user_data
-from stack_model.host_spec import ObjectStorageSpec
-from stack_model.stack_config import database_url
+from fastapi_deploy.cloud_init import USER_DATA_LIMIT_BYTES, render_user_data
+from fastapi_deploy.stack_model.host_spec import ObjectStorageSpec
+from fastapi_deploy.stack_model.stack_config import database_url
 from tests.mocks.harness import DUMMY_SECRET, ProgramRun, load_stack_file_config, run_main
 
 MOCK_PASSWORD = "Mock-Pw_0123456789abcdefghijklmn"
@@ -72,8 +72,8 @@ def expected_prod_cloud_config(overrides: dict[str, Any] | None = None) -> str:
         endpoint_url="https://tos-s3-cn-beijing.ivolces.com",
         bucket="app-files-k3q9x2ab",
         region="cn-beijing",
-        access_key_id=SecretStr("AKLTmockkeyid"),
-        secret_access_key=SecretStr("mock-secret-access-key"),
+        access_key_id=SecretStr("AKLTmockapp-files-app-key"),
+        secret_access_key=SecretStr("mock-secret-of-app-files-app-key"),
     )
     return render_user_data(config.host_spec(url, storage)).cloud_config
 

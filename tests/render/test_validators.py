@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cloud_init import HostLayout, RenderedUserData, render_user_data
-from stack_model import AppSpec, ObjectStorageSpec
+from fastapi_deploy.cloud_init import HostLayout, RenderedUserData, render_user_data
+from fastapi_deploy.stack_model import AppSpec, ObjectStorageSpec
 from tests.host_specs import acme_spec, self_signed_spec
 
 REPO = Path(__file__).resolve().parents[2]

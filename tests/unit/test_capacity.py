@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from stack_model import Capacity
+from fastapi_deploy.stack_model import Capacity
 
 
 def test_cpu_bound_when_memory_is_ample() -> None:

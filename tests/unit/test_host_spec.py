@@ -3,7 +3,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from stack_model import AcmeCertificates, AppSpec, Capacity, ObjectStorageSpec
+from fastapi_deploy.stack_model import AcmeCertificates, AppSpec, Capacity, ObjectStorageSpec
 from tests.host_specs import acme_spec
 
 

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cloud_init import USER_DATA_LIMIT_BYTES, UserDataTooLarge, render_user_data
-from stack_model import AppSpec, Capacity, ObjectStorageSpec
+from fastapi_deploy.cloud_init import USER_DATA_LIMIT_BYTES, UserDataTooLarge, render_user_data
+from fastapi_deploy.stack_model import AppSpec, Capacity, ObjectStorageSpec
 from tests.host_specs import ADMIN_KEY, acme_spec, self_signed_spec
 
 
