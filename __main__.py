@@ -15,6 +15,7 @@ from typing import Any
 
 import pulumi
 
+from fastapi_deploy.artifacts import LocalArtifact, app_package_artifact
 from fastapi_deploy.components import (
     AppFleet,
     AppFleetArgs,
@@ -35,7 +36,7 @@ from fastapi_deploy.components import (
     ServerGroupAttachment,
 )
 from fastapi_deploy.components._base import secret
-from fastapi_deploy.stack_model.host_spec import AppHostSpec
+from fastapi_deploy.stack_model.host_spec import AppHostSpec, LocalStoreSpec
 from fastapi_deploy.stack_model.stack_config import StackConfig, StackConfigError, load_stack_config
 from stack import build_foundation
 
@@ -67,11 +68,26 @@ def read_stack_config() -> StackConfig:
         raise pulumi.RunError(f"invalid stack configuration:\n{error}") from None
 
 
+def app_package(config: StackConfig) -> LocalArtifact | None:
+    """The app's archive, built from appPackage (a path relative to this project)."""
+    if not config.app_package:
+        return None
+    try:
+        return app_package_artifact(config.app_package, HERE)
+    except ValueError as error:
+        raise pulumi.RunError(
+            f"invalid stack configuration:\n{pulumi.get_project()}:appPackage = "
+            f"{config.app_package!r}: {error}"
+        ) from None
+
+
 def build_volcengine(config: StackConfig) -> dict[str, Any]:
-    foundation = build_foundation(config)
+    foundation = build_foundation(config, app_package(config))
     in_region = foundation.in_region
     zones = config.zone_ids
     network, database, storage = foundation.network, foundation.database, foundation.storage
+    # Hosts boot only once the files they fetch are in the bucket.
+    hosts_options = pulumi.ResourceOptions.merge(in_region, pulumi.ResourceOptions(depends_on=[foundation.artifacts]))
 
     host_settings: dict[str, Any] = {
         "host_spec": foundation.host_spec,
@@ -79,6 +95,7 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
         "instance_type": config.instance_type,
         "image_os_name": config.image_os_name,
         "image_os_version": config.image_os_version,
+        "image_id": config.image_id,
         "system_disk_gib": config.system_disk_gib,
         "system_disk_type": config.system_disk_type,
     }
@@ -128,7 +145,7 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
                 scale_out_cooldown_seconds=config.scale_out_cooldown_seconds,
                 scale_in_cooldown_seconds=config.scale_in_cooldown_seconds,
             ),
-            in_region,
+            hosts_options,
         )
         Monitoring(
             "app-alarms",
@@ -143,6 +160,7 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
         public_address = balancer.load_balancer_address
         exports["load_balancer_address"] = public_address
         deployed, gate_trigger = fleet, fleet.scaling_configuration_id
+        console = fleet.console_password
     else:
         host = AppHost(
             "app-host",
@@ -151,7 +169,7 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
                 subnet_id=network.subnet_id_by_zone[zones[0]],
                 public_bandwidth_mbps=config.public_bandwidth_mbps,
             ),
-            in_region,
+            hosts_options,
         )
         Monitoring(
             "app-alarms",
@@ -160,6 +178,7 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
         )
         public_address = host.instance_public_ip
         deployed, gate_trigger = host, host.instance_id
+        console = host.console_password
 
     if config.healthz_gate:
         HealthzGate(
@@ -167,6 +186,7 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
             HealthzGateArgs(
                 domain=config.domain,
                 address=public_address,
+                path=config.readiness_path,
                 attempts=config.healthz_gate_attempts,
                 interval_seconds=config.healthz_gate_interval_seconds,
                 triggers=(gate_trigger,),
@@ -180,6 +200,8 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
         "bucket_name": storage.bucket_name,
         "database_endpoint": pulumi.Output.concat(database.endpoint_host, ":", database.endpoint_port),
         "database_password": database.account_password,
+        # The hosts' root password for the cloud console (sshd refuses passwords): break-glass.
+        "host_console_password": console,
     }
 
 
@@ -193,12 +215,21 @@ def build_docker(config: StackConfig) -> dict[str, Any]:
             user=config.database_user,
         ),
     )
-    # The same spec a cloud host gets, with the dev database and a self-signed certificate.
-    host_spec: pulumi.Output[AppHostSpec] = secret(database.database_url.apply(config.host_spec))
+    package = app_package(config)
+    # The same spec a cloud host gets, with the dev database, a self-signed certificate and a
+    # store inside the container (the component puts the artifacts there).
+    host_spec: pulumi.Output[AppHostSpec] = secret(
+        database.database_url.apply(
+            lambda url: config.host_spec(
+                url, store=LocalStoreSpec(), app_package=package.ref if package is not None else None
+            )
+        )
+    )
     host = DockerAppHost(
         "dev-app-host",
         DockerAppHostArgs(
             host_spec=host_spec,
+            artifacts=(package,) if package is not None else (),
             network_name=network.network_name,
             build_context=str(HERE / "docker" / "app-host"),
             https_port=config.dev_https_port,
@@ -212,6 +243,7 @@ def build_docker(config: StackConfig) -> dict[str, Any]:
                 domain=config.domain,
                 address="127.0.0.1",
                 port=config.dev_https_port,
+                path=config.readiness_path,
                 verify_tls=False,
                 attempts=config.healthz_gate_attempts,
                 interval_seconds=config.healthz_gate_interval_seconds,

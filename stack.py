@@ -1,6 +1,7 @@
 """What every Volcengine app host of a stack stands on, composed once for `__main__.py` and
 the benchmark: the provider, the network, the hosts' security group, the database, the
-bucket, and the app-host spec built from the database's URL and the bucket's keys.
+bucket with the artifacts the hosts install, and the app-host spec built from the database's
+URL, the bucket's keys and the app's package.
 
 Like `components/`, it reads no `pulumi.Config` and exports nothing: `__main__.py` does both.
 """
@@ -14,7 +15,10 @@ import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import SecretStr
 
+from fastapi_deploy.artifacts import LocalArtifact
 from fastapi_deploy.components import (
+    HostArtifacts,
+    HostArtifactsArgs,
     Network,
     NetworkArgs,
     ObjectStorage,
@@ -25,7 +29,7 @@ from fastapi_deploy.components import (
     SecurityGroupArgs,
 )
 from fastapi_deploy.components._base import secret
-from fastapi_deploy.stack_model.host_spec import AppHostSpec, ObjectStorageSpec
+from fastapi_deploy.stack_model.host_spec import AppHostSpec, ObjectStorageSpec, S3StoreSpec
 from fastapi_deploy.stack_model.stack_config import StackConfig
 
 __all__ = ["Foundation", "build_foundation"]
@@ -40,10 +44,12 @@ class Foundation:
     hosts_group: SecurityGroup
     database: Postgres
     storage: ObjectStorage
+    artifacts: HostArtifacts
     host_spec: pulumi.Output[AppHostSpec]
 
 
-def build_foundation(config: StackConfig) -> Foundation:
+def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> Foundation:
+    """`app_package` is the app's archive when the app ships as a file (appPackage)."""
     provider = volcengine.Provider("volcengine", region=config.region)
     in_region = pulumi.ResourceOptions(provider=provider)
     zones = config.zone_ids
@@ -66,7 +72,6 @@ def build_foundation(config: StackConfig) -> Foundation:
             engine_version=config.database_engine_version,
             database_name=config.database_name,
             account_name=config.database_user,
-            backup_retention_days=config.database_backup_retention_days,
             deletion_protection=config.database_deletion_protection,
         ),
         in_region,
@@ -81,11 +86,28 @@ def build_foundation(config: StackConfig) -> Foundation:
         in_region,
     )
 
+    artifacts = HostArtifacts(
+        "app-artifacts",
+        HostArtifactsArgs(
+            bucket_name=storage.bucket_name,
+            artifacts=(app_package,) if app_package is not None else (),
+        ),
+        in_region,
+    )
+
     def spec_from(values: list[Any]) -> AppHostSpec:
-        url, bucket, key_id, secret_key = values
+        url, bucket, key_id, secret_key, hosts_key_id, hosts_secret_key = values
         return config.host_spec(
             url,
-            ObjectStorageSpec(
+            store=S3StoreSpec(
+                endpoint_url=storage.bucket_s3_endpoint,
+                bucket=bucket,
+                region=config.region,
+                access_key_id=SecretStr(hosts_key_id),
+                secret_access_key=SecretStr(hosts_secret_key),
+            ),
+            app_package=app_package.ref if app_package is not None else None,
+            object_storage=ObjectStorageSpec(
                 endpoint_url=storage.bucket_s3_endpoint,
                 bucket=bucket,
                 region=config.region,
@@ -102,6 +124,8 @@ def build_foundation(config: StackConfig) -> Foundation:
             storage.bucket_name,
             storage.app_access_key_id,
             storage.app_secret_access_key,
+            storage.hosts_access_key_id,
+            storage.hosts_secret_access_key,
         ).apply(spec_from)
     )
-    return Foundation(in_region, network, hosts_group, database, storage, host_spec)
+    return Foundation(in_region, network, hosts_group, database, storage, artifacts, host_spec)

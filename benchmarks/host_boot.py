@@ -23,16 +23,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fastapi_deploy.cloud_init import render_user_data  # noqa: E402
-from fastapi_deploy.stack_model import SERVER_REQUIREMENTS, AcmeCertificates, AppHostSpec, AppSpec, Capacity  # noqa: E402
+from fastapi_deploy.stack_model import SERVER_REQUIREMENTS, AcmeCertificates, AppHostSpec, Capacity  # noqa: E402
 from tests.boot.harness import (  # noqa: E402
     BASE_PACKAGES,
     Guest,
     PackageIndex,
     PebbleAcme,
     PostgresServer,
+    S3Server,
     build_base_rootfs,
     wait_for,
 )
+from tests.boot.host_parts import APP_PROJECT, BUILD_REQUIREMENTS, publish_for_hosts, sample_app_spec  # noqa: E402
 from tests.boot.probes import PinnedHttps  # noqa: E402
 
 DOMAIN = "api.example.test"
@@ -77,8 +79,9 @@ def main() -> None:
             PostgresServer(root / "pg") as postgres,
             PebbleAcme(root / "pebble") as pebble,
             PackageIndex(root / "index") as index,
+            S3Server() as s3,
         ):
-            index.add_wheels_for(SERVER_REQUIREMENTS, [REPO / "app"])
+            index.add_wheels_for([*SERVER_REQUIREMENTS, *BUILD_REQUIREMENTS], [APP_PROJECT], index_local_projects=False)
             client = PinnedHttps(DOMAIN, "127.0.0.1", pebble.issuing_roots_pem() + pebble.issuing_intermediates_pem())
             print(f"{'image':36} {'runs':>4} {'median s':>9} {'min s':>7} {'max s':>7}")
             for number, (label, (rootfs, refresh)) in enumerate(images.items()):
@@ -92,7 +95,8 @@ def main() -> None:
                             directory_url=pebble.directory_url,
                             ca_bundle_pem=pebble.listener_ca_pem,
                         ),
-                        app=AppSpec(package_index_url=index.url),
+                        app=sample_app_spec(index.url),
+                        store=publish_for_hosts(s3, "bench", "127.0.0.1", app_project=APP_PROJECT),
                         capacity=Capacity(vcpus=2, memory_mib=2048),
                         database_url=postgres.create_database(database, database, secrets.token_urlsafe(12)),
                         refresh_package_index=refresh,

@@ -30,14 +30,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _program(host_count: int) -> Any:
+    from fastapi_deploy.artifacts import app_package_artifact
     from fastapi_deploy.components import AppHost, AppHostArgs, Monitoring, MonitoringArgs
     from stack import build_foundation
     from tests.mocks.harness import load_stack_file_config
 
     config = load_stack_file_config("prod", {"fleetEnabled": False})
+    package = app_package_artifact(config.app_package, REPO)
 
     def program() -> None:
-        foundation = build_foundation(config)
+        foundation = build_foundation(config, package)
         zones = config.zone_ids
         hosts = [
             AppHost(

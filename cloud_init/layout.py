@@ -7,27 +7,30 @@ from dataclasses import dataclass
 
 __all__ = [
     "ACME_CA_BUNDLE",
-    "APP_HOST_WORKER",
-    "BOOTSTRAP",
-    "CERTIFICATE_TOOL",
+    "APP_HOST_TOOL",
+    "ARTIFACTS_DIR",
+    "FETCH_TOOLING",
     "HOST_CONF",
-    "MIGRATE_ONCE",
     "REQUIREMENTS",
+    "STORE_CONF",
     "TOOLING_DIR",
-    "TOOLING_LIB",
+    "WORKER_CLASS",
     "HostLayout",
 ]
 
-# The host tooling is static (linted as-is in the repo); it finds its settings here.
+# The host tooling (the app_host package, fetched as one zipapp) finds its settings here.
 TOOLING_DIR = "/etc/app-host"
 HOST_CONF = f"{TOOLING_DIR}/host.conf"
+# Root only: the store's keys.
+STORE_CONF = f"{TOOLING_DIR}/store.conf"
 REQUIREMENTS = f"{TOOLING_DIR}/requirements.txt"
 ACME_CA_BUNDLE = f"{TOOLING_DIR}/acme-ca.pem"
-BOOTSTRAP = "/usr/local/sbin/app-host-bootstrap"
-CERTIFICATE_TOOL = "/usr/local/sbin/app-host-certificate"
-TOOLING_LIB = "/usr/local/lib/app-host"
-MIGRATE_ONCE = f"{TOOLING_LIB}/migrate_once.py"
-APP_HOST_WORKER = f"{TOOLING_LIB}/app_host_worker.py"
+# The zipapp itself: executable, and importable (gunicorn loads the worker class from it).
+APP_HOST_TOOL = "/usr/local/sbin/app-host"
+# The few lines that fetch the zipapp before it exists.
+FETCH_TOOLING = "/usr/local/lib/app-host/fetch-tooling"
+ARTIFACTS_DIR = "/var/lib/app-host/artifacts"
+WORKER_CLASS = "app_host.worker.AppHostWorker"
 
 
 @dataclass(frozen=True)

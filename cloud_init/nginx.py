@@ -148,7 +148,7 @@ server {{
         proxy_set_header X-Forwarded-Host $host;
         proxy_set_header X-Real-IP $remote_addr;
         proxy_redirect off;
-        proxy_read_timeout 60s;
+        proxy_read_timeout {spec.app.timeout_seconds}s;
     }}
 }}
 """

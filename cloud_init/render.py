@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from fastapi_deploy.artifacts import tooling_ref
 from fastapi_deploy.cloud_init import layout as paths
 from fastapi_deploy.cloud_init.layout import HostLayout
 from fastapi_deploy.cloud_init.nginx import render_nginx_conf, render_site
@@ -26,7 +27,12 @@ from fastapi_deploy.cloud_init.systemd import (
     render_journald_conf,
     render_migrate_service,
 )
-from fastapi_deploy.stack_model.host_spec import SERVER_REQUIREMENTS, AcmeCertificates, AppHostSpec
+from fastapi_deploy.stack_model.host_spec import (
+    SERVER_REQUIREMENTS,
+    AcmeCertificates,
+    AppHostSpec,
+    S3StoreSpec,
+)
 
 __all__ = ["USER_DATA_LIMIT_BYTES", "HostFile", "RenderedUserData", "UserDataTooLarge", "render_user_data"]
 
@@ -44,6 +50,10 @@ PACKAGES: tuple[str, ...] = (
     "logrotate",
     "ca-certificates",
     "openssh-server",
+    # The host tooling's own dependencies, from Debian (security updates with the OS).
+    "python3-boto3",
+    "python3-psycopg",
+    "python3-cryptography",
 )
 
 
@@ -102,6 +112,7 @@ def _env_file(spec: AppHostSpec) -> str:
             "S3_REGION": storage.region,
             "S3_ACCESS_KEY_ID": storage.access_key_id.get_secret_value(),
             "S3_SECRET_ACCESS_KEY": storage.secret_access_key.get_secret_value(),
+            "S3_ADDRESSING_STYLE": storage.addressing_style,
         }
     entries |= spec.app.env
     entries |= {name: value.get_secret_value() for name, value in spec.app.secret_env.items()}
@@ -115,13 +126,19 @@ def _requirements(spec: AppHostSpec) -> str:
     if urlsplit(index).scheme == "http":
         # A plain-http private index must be trusted explicitly; pip refuses it otherwise.
         lines.append(f"--trusted-host {urlsplit(index).hostname}")
-    lines += [*SERVER_REQUIREMENTS, spec.app.requirement]
+    package = spec.app.package
+    # The app's own line: a file the host fetched and checked (pip installs that file and
+    # never looks its name up on an index), or an exact pin from the named index.
+    app_line = f"{paths.ARTIFACTS_DIR}/{package.name}" if package is not None else str(spec.app.requirement)
+    lines += [*SERVER_REQUIREMENTS, app_line]
     return "\n".join(lines) + "\n"
 
 
 def _host_conf(spec: AppHostSpec, layout: HostLayout) -> str:
     certificates = spec.certificates
     acme = certificates if isinstance(certificates, AcmeCertificates) else None
+    tooling = tooling_ref()
+    package = spec.app.package
     settings = {
         "APP_NAME": spec.app_name,
         "VENV_DIR": layout.venv_dir,
@@ -133,9 +150,31 @@ def _host_conf(spec: AppHostSpec, layout: HostLayout) -> str:
         "ACME_EMAIL": acme.contact_email if acme else "",
         "ACME_CA_BUNDLE": paths.ACME_CA_BUNDLE if acme and acme.ca_bundle_pem else "",
         "SELF_SIGNED_DAYS": str(getattr(certificates, "valid_days", 0)),
+        "TOOLING_KEY": tooling.key,
+        "TOOLING_SHA256": tooling.sha256,
+        "APP_ARTIFACT_KEY": package.key if package else "",
+        "APP_ARTIFACT_SHA256": package.sha256 if package else "",
     }
     lines = [f"{name}={shlex.quote(value)}" for name, value in settings.items()]
     return "# Managed by the app-host user data: settings of the app-host tooling.\n" + "\n".join(lines) + "\n"
+
+
+def _store_conf(spec: AppHostSpec) -> str:
+    store = spec.store
+    settings: dict[str, str] = {"STORE_KIND": store.kind}
+    if isinstance(store, S3StoreSpec):
+        settings |= {
+            "STORE_ENDPOINT_URL": store.endpoint_url,
+            "STORE_BUCKET": store.bucket,
+            "STORE_REGION": store.region,
+            "STORE_ADDRESSING_STYLE": store.addressing_style,
+            "STORE_ACCESS_KEY_ID": store.access_key_id.get_secret_value(),
+            "STORE_SECRET_ACCESS_KEY": store.secret_access_key.get_secret_value(),
+        }
+    else:
+        settings["STORE_PATH"] = store.path
+    lines = [f"{name}={shlex.quote(value)}" for name, value in settings.items()]
+    return "# Managed by the app-host user data: the shared store (root only).\n" + "\n".join(lines) + "\n"
 
 
 def _sshd_conf() -> str:
@@ -153,13 +192,12 @@ def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
     user = f"{layout.service_user}:{layout.service_user}"
     files = [
         HostFile(paths.HOST_CONF, _host_conf(spec, layout)),
+        HostFile(paths.STORE_CONF, _store_conf(spec), mode="0600", secret=True),
+        HostFile(paths.FETCH_TOOLING, _tool("fetch_tooling.py"), mode="0755"),
         HostFile(paths.REQUIREMENTS, _requirements(spec)),
-        HostFile(paths.BOOTSTRAP, _tool("bootstrap.sh"), mode="0755"),
-        HostFile(paths.CERTIFICATE_TOOL, _tool("certificate.sh"), mode="0755"),
         HostFile("/etc/ssh/sshd_config.d/10-app-host.conf", _sshd_conf()),
         HostFile("/etc/systemd/journald.conf.d/10-app-host.conf", render_journald_conf(spec)),
         HostFile(layout.gunicorn_conf, render_gunicorn_conf(spec, layout)),
-        HostFile(paths.APP_HOST_WORKER, _tool("app_host_worker.py")),
         HostFile(f"/etc/systemd/system/{layout.socket_unit}", render_app_socket(layout)),
         HostFile(f"/etc/systemd/system/{layout.app_unit}", render_app_service(spec, layout)),
         HostFile(
@@ -172,10 +210,9 @@ def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
         HostFile(f"/etc/nginx/sites-available/{spec.app_name}.conf", render_site(spec, layout), defer=True),
     ]
     if spec.app.migration_command is not None:
-        files += [
-            HostFile(paths.MIGRATE_ONCE, _tool("migrate_once.py")),
-            HostFile(f"/etc/systemd/system/{layout.migrate_unit}", render_migrate_service(spec, layout)),
-        ]
+        files.append(
+            HostFile(f"/etc/systemd/system/{layout.migrate_unit}", render_migrate_service(spec, layout))
+        )
     certificates = spec.certificates
     if isinstance(certificates, AcmeCertificates) and certificates.ca_bundle_pem:
         files += [
@@ -244,7 +281,8 @@ def render_user_data(spec: AppHostSpec) -> RenderedUserData:
         "disable_root": True,
         "users": _users(spec, layout),
         "write_files": [_packed(item) for item in files],
-        "runcmd": [[paths.BOOTSTRAP]],
+        # Fetch the tooling (checked against its digest), then let it do the rest.
+        "runcmd": [[paths.FETCH_TOOLING], [paths.APP_HOST_TOOL, "bootstrap"]],
     }
     text = "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=1000)
     rendered = RenderedUserData(cloud_config=text, files=files)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from fastapi_deploy.cloud_init.layout import CERTIFICATE_TOOL, MIGRATE_ONCE, TOOLING_LIB, HostLayout
+from fastapi_deploy.cloud_init.layout import APP_HOST_TOOL, WORKER_CLASS, HostLayout
 from fastapi_deploy.cloud_init.nginx import UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS
 from fastapi_deploy.stack_model.host_spec import AppHostSpec
 
@@ -128,7 +128,7 @@ User={layout.service_user}
 Group={layout.service_user}
 EnvironmentFile={layout.env_file}
 WorkingDirectory=/
-ExecStart={layout.venv_dir}/bin/python {MIGRATE_ONCE} --lock-key {migration_lock_key(spec)} --wait-seconds {spec.migration_wait_seconds} -- {argv}
+ExecStart={APP_HOST_TOOL} migrate --lock-key {migration_lock_key(spec)} --wait-seconds {spec.migration_wait_seconds} -- {argv}
 TimeoutStartSec={spec.migration_wait_seconds + 300}
 {HARDENING}"""
 
@@ -143,7 +143,7 @@ Wants=network-online.target
 
 [Service]
 Type=oneshot
-ExecStart={CERTIFICATE_TOOL} obtain
+ExecStart={APP_HOST_TOOL} certificate obtain
 """
 
 
@@ -173,15 +173,16 @@ def render_gunicorn_conf(spec: AppHostSpec, layout: HostLayout) -> str:
 # runs outside systemd (such as --check-config).
 bind = ["unix:{layout.app_socket}"]
 workers = {spec.worker_count}
-# uvicorn's worker, stopping its accept loop at once on reload (see app_host_worker.py).
-pythonpath = "{TOOLING_LIB}"
-worker_class = "app_host_worker.AppHostWorker"
+# uvicorn's worker, stopping its accept loop at once on reload (app_host/worker.py), loaded
+# from the host tooling's zipapp.
+pythonpath = "{APP_HOST_TOOL}"
+worker_class = "{WORKER_CLASS}"
 proc_name = "{layout.app_name}"
 # Only Nginx can reach the socket, so the forwarded headers it sets are trusted.
 forwarded_allow_ips = "*"
 # Longer than Nginx's upstream keepalive_timeout ({UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS}s), so Nginx closes idle connections first.
 keepalive = {UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS + 45}
-timeout = 60
+timeout = {spec.app.timeout_seconds}
 graceful_timeout = 30
 # Logs to stdout/stderr, which systemd sends to the journal.
 # No runtime control socket: nothing on the host manages gunicorn but systemd.

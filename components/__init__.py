@@ -12,6 +12,7 @@ from fastapi_deploy.components.docker_app_host import DockerAppHost, DockerAppHo
 from fastapi_deploy.components.docker_network import DockerNetwork, DockerNetworkArgs
 from fastapi_deploy.components.docker_postgres import DockerPostgres, DockerPostgresArgs
 from fastapi_deploy.components.healthz_gate import HealthzGate, HealthzGateArgs
+from fastapi_deploy.components.host_artifacts import HostArtifacts, HostArtifactsArgs
 from fastapi_deploy.components.load_balancer import LoadBalancer, LoadBalancerArgs
 from fastapi_deploy.components.monitoring import Monitoring, MonitoringArgs
 from fastapi_deploy.components.network import Network, NetworkArgs
@@ -33,6 +34,8 @@ __all__ = [
     "DockerPostgresArgs",
     "HealthzGate",
     "HealthzGateArgs",
+    "HostArtifacts",
+    "HostArtifactsArgs",
     "LoadBalancer",
     "LoadBalancerArgs",
     "Monitoring",

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_volcengine as volcengine
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fastapi_deploy.components._base import StrInput, child, project_token, secret
-from fastapi_deploy.components._user_data import HostSpecInput, rendered_cloud_config
+from fastapi_deploy.components._user_data import HostSpecInput, console_password, rendered_cloud_config
 from fastapi_deploy.components.app_host import AppHostInstanceArgs
 from fastapi_deploy.components.vm import boot_image_id, encode_user_data
 from fastapi_deploy.stack_model.stack_config import MIN_CPU_THRESHOLD_GAP_PERCENT
+from fastapi_deploy.stack_model.volcengine_rules import SCALING_DISK_TYPES
 
 __all__ = ["AppFleet", "AppFleetArgs", "ServerGroupAttachment"]
 
 # Out-of-band CPU, measured by the hypervisor: it needs no monitoring agent on the host.
 CPU_METRIC = "Instance_CpuBusy_Avg"
+
 
 
 class ServerGroupAttachment(BaseModel):
@@ -98,6 +100,15 @@ class AppFleetArgs(AppHostInstanceArgs):
         default=600, ge=0, le=86400, description="Pause after removing hosts. Default 600."
     )
 
+    @field_validator("system_disk_type")
+    @classmethod
+    def _scaling_disk(cls, value: str) -> str:
+        if value not in SCALING_DISK_TYPES:
+            raise ValueError(
+                f"system_disk_type={value!r}: Auto Scaling takes {', '.join(SCALING_DISK_TYPES)}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _sizes_and_thresholds(self) -> AppFleetArgs:
         if not self.min_size <= self.desired_size <= self.max_size:
@@ -129,11 +140,13 @@ class AppFleet(pulumi.ComponentResource):
     scaling_configuration_id: pulumi.Output[str]
     image_id: pulumi.Output[str]
     user_data_cloud_config: pulumi.Output[str]
+    console_password: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: AppFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(project_token("compute", "AppFleet"), name, None, opts)
         self.image_id = boot_image_id(args, args.image_os_version, args.instance_type, parent=self)
-        self.user_data_cloud_config = rendered_cloud_config(args.host_spec)
+        self.user_data_cloud_config = rendered_cloud_config(args.host_spec, args.instance_type)
+        self.console_password = None if args.key_pair_name else console_password(self, name)
         group = volcengine.autoscaling.ScalingGroup(
             f"{name}-group",
             scaling_group_name=f"{name}-group",
@@ -171,8 +184,10 @@ class AppFleet(pulumi.ComponentResource):
                 )
             ],
             key_pair_name=args.key_pair_name or None,
+            # The API needs a password or a key pair (AtLeastOneOf in the provider's schema).
+            password=self.console_password,
             user_data=secret(self.user_data_cloud_config.apply(encode_user_data)),
-            opts=child(self, additional_secret_outputs=["user_data"]),
+            opts=child(self, additional_secret_outputs=["user_data", "password"]),
         )
         attachment = volcengine.autoscaling.ScalingConfigurationAttachment(
             f"{name}-configuration-attachment",
@@ -221,5 +236,6 @@ class AppFleet(pulumi.ComponentResource):
                 "scaling_configuration_id": self.scaling_configuration_id,
                 "image_id": self.image_id,
                 "user_data_cloud_config": self.user_data_cloud_config,
+                "console_password": self.console_password,
             }
         )

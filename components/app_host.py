@@ -31,8 +31,9 @@ class AppHostInstanceArgs(InstanceBootArgs):
     )
     key_pair_name: str = Field(
         default="",
-        description="ECS key pair for the image's default login. Default '': none; admin keys come "
-        "from the spec's admin_ssh_keys instead.",
+        description="ECS key pair for the image's default login. Default '': a generated console "
+        "password instead (secret; sshd refuses passwords); admin keys come from the spec's "
+        "admin_ssh_keys.",
     )
 
 
@@ -67,10 +68,11 @@ class AppHost(pulumi.ComponentResource):
     instance_public_ip: pulumi.Output[str]
     instance_private_ip: pulumi.Output[str]
     user_data_cloud_config: pulumi.Output[str]
+    console_password: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: AppHostArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(project_token("compute", "AppHost"), name, None, opts)
-        self.user_data_cloud_config = rendered_cloud_config(args.host_spec)
+        self.user_data_cloud_config = rendered_cloud_config(args.host_spec, args.instance_type)
         vm = Vm(
             f"{name}-vm",
             VmArgs(
@@ -91,11 +93,13 @@ class AppHost(pulumi.ComponentResource):
         self.instance_id = vm.instance_id
         self.instance_public_ip = vm.instance_public_ip
         self.instance_private_ip = vm.instance_private_ip
+        self.console_password = vm.console_password
         self.register_outputs(
             {
                 "instance_id": self.instance_id,
                 "instance_public_ip": self.instance_public_ip,
                 "instance_private_ip": self.instance_private_ip,
                 "user_data_cloud_config": self.user_data_cloud_config,
+                "console_password": self.console_password,
             }
         )

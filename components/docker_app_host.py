@@ -15,8 +15,10 @@ import pulumi
 import pulumi_docker as docker
 from pydantic import Field, field_validator, model_validator
 
+from fastapi_deploy.artifacts import LocalArtifact, tooling_artifact
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
 from fastapi_deploy.components._user_data import HostSpecInput, rendered_cloud_config
+from fastapi_deploy.stack_model.host_spec import AppHostSpec, LocalStoreSpec
 
 __all__ = ["NOCLOUD_SEED_DIR", "DockerAppHost", "DockerAppHostArgs", "nocloud_meta_data"]
 
@@ -30,8 +32,25 @@ def nocloud_meta_data(host_name: str, cloud_config: str) -> str:
     return f"instance-id: {host_name}-{digest}\nlocal-hostname: {host_name}\n"
 
 
+def _with_local_store(spec: AppHostSpec) -> AppHostSpec:
+    if spec.store != LocalStoreSpec():
+        raise ValueError(
+            f"the dev host's spec names store {spec.store.kind!r}; give it LocalStoreSpec() "
+            "(the component puts the artifacts into the container's store at its default path)"
+        )
+    return spec
+
+
 class DockerAppHostArgs(ComponentArgs):
-    host_spec: HostSpecInput = Field(description="The app-host spec (or an Output of one). Required.")
+    host_spec: HostSpecInput = Field(
+        description="The app-host spec (or an Output of one); its store must be a LocalStoreSpec "
+        "at the default path, which this component fills. Required."
+    )
+    artifacts: tuple[LocalArtifact, ...] = Field(
+        default=(),
+        description="Files the spec names besides the host tooling, such as the app's package; "
+        "put into the container's store with the tooling. Default (): the tooling only.",
+    )
     network_name: StrInput = Field(description="Docker network shared with the database. Required.")
     build_context: str = Field(
         description="Directory holding the app-host Dockerfile (docker/app-host in this "
@@ -108,8 +127,19 @@ class DockerAppHost(pulumi.ComponentResource):
             ),
             opts=child(self),
         )
-        self.user_data_cloud_config = rendered_cloud_config(args.host_spec)
+        self.user_data_cloud_config = rendered_cloud_config(
+            pulumi.Output.from_input(args.host_spec).apply(_with_local_store)
+        )
         meta_data = self.user_data_cloud_config.apply(lambda text: nocloud_meta_data(name, text))
+        # The store inside the container: what a cloud host fetches from the bucket.
+        store_files = [
+            docker.ContainerUploadArgs(
+                file=f"{LocalStoreSpec().path}/{artifact.ref.key}",
+                source=str(artifact.path),
+                source_hash=artifact.ref.sha256,
+            )
+            for artifact in (tooling_artifact(), *args.artifacts)
+        ]
         container = docker.Container(
             f"{name}-container",
             name=name,
@@ -133,6 +163,7 @@ class DockerAppHost(pulumi.ComponentResource):
                     file=f"{NOCLOUD_SEED_DIR}/user-data", content=self.user_data_cloud_config
                 ),
                 docker.ContainerUploadArgs(file=f"{NOCLOUD_SEED_DIR}/meta-data", content=meta_data),
+                *store_files,
             ],
             ports=[
                 docker.ContainerPortArgs(internal=443, external=args.https_port, ip=args.published_address),

@@ -45,8 +45,9 @@ class LoadBalancerArgs(ComponentArgs):
     public_bandwidth_mbps: int = Field(
         default=10,
         ge=1,
-        le=500,
-        description="Peak bandwidth of the CLB's public address, in Mbit/s. Default 10.",
+        le=200,
+        description="Peak bandwidth of the CLB's public address, in Mbit/s (billed by traffic, "
+        "which Volcengine allows up to 200). Default 10.",
     )
     health_check_interval_seconds: int = Field(
         default=5, ge=1, le=300, description="Seconds between health checks. Default 5."
@@ -104,7 +105,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 eip_billing_type="PostPaidByTraffic",
                 bandwidth=args.public_bandwidth_mbps,
             ),
-            description="Managed by Pulumi (fastapi-deploy): TCP 80/443 to the hosts' Nginx",
+            description="Managed by Pulumi for fastapi-deploy, TCP 80 and 443 to the hosts Nginx",
             opts=child(self),
         )
         self.server_group_ids = {}
@@ -115,7 +116,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 load_balancer_id=clb.id,
                 server_group_name=f"{name}-{label}",
                 type="instance",
-                description=f"Hosts' Nginx on {port}",
+                description=f"Hosts Nginx on port {port}",
                 opts=child(self),
             )
             listener = volcengine.clb.Listener(

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
 
-__all__ = ["ALARM_METRICS", "AlarmMetric", "Monitoring", "MonitoringArgs"]
+__all__ = ["ALARM_METRICS", "EVALUATION_COUNTS", "AlarmMetric", "Monitoring", "MonitoringArgs"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -31,12 +31,16 @@ class AlarmMetric:
 # are out-of-band (measured by the hypervisor), so no monitoring agent is needed on the host.
 ALARM_METRICS: dict[str, AlarmMetric] = {
     "host_cpu": AlarmMetric("VCM_ECS", "Instance", "Instance_CpuBusy", "Percent"),
-    # A running public host always receives some traffic; none at all means it is down.
-    "host_received_packets": AlarmMetric("VCM_ECS", "Instance", "Instance_NetRxPackets", "Packet/Second"),
     "unhealthy_backends": AlarmMetric("VCM_CLB", "listener", "listener_unhealthy_rs_count", "Count"),
+    # Not confirmed by any published table (the namespace is; these names follow RDS for
+    # MySQL's): see docs/cloud-layer.md, "Monitoring".
     "database_cpu": AlarmMetric("VCM_RDS_PostgreSQL", "resource_monitor", "CpuUtil", "Percent"),
     "database_storage": AlarmMetric("VCM_RDS_PostgreSQL", "resource_monitor", "DiskUtil", "Percent"),
 }
+
+# The periods (minutes) a CloudMonitor rule's condition may be required to hold for.
+EVALUATION_COUNTS = (1, 3, 5, 10, 15, 30, 60, 120)
+_COMPARISON_WORDS = {">": "above", "<": "below", ">=": "at_least", "<=": "at_most", "=": "at", "!=": "not"}
 
 DimensionValues = tuple[StrInput, ...]
 
@@ -50,8 +54,8 @@ class MonitoringArgs(ComponentArgs):
     )
     host_instance_ids: tuple[StrInput, ...] = Field(
         default=(),
-        description="ECS instances watched for high CPU and for going silent (single hosts). "
-        "Default (): none.",
+        description="ECS instances watched for high CPU (single hosts). Default (): none. A "
+        "stopped instance reports no data points, so no metric rule can say it is down.",
     )
     fleet_hosts: bool = Field(
         default=False,
@@ -77,9 +81,8 @@ class MonitoringArgs(ComponentArgs):
     )
     evaluation_count: int = Field(
         default=3,
-        ge=1,
-        le=10,
-        description="Consecutive periods a condition must hold before alarming. Default 3.",
+        description="Minutes a condition must hold before alarming: one of 1, 3, 5, 10, 15, 30, "
+        "60, 120 (what CloudMonitor accepts). Default 3.",
     )
     silence_minutes: int = Field(
         default=30, description="Quiet time after an alarm notifies, in minutes. Default 30."
@@ -97,6 +100,15 @@ class MonitoringArgs(ComponentArgs):
     def _phone(cls, value: str) -> str:
         if value and not _PHONE.match(value):
             raise ValueError(f"contact_phone={value!r} is not a phone number such as '+8613800000000'")
+        return value
+
+    @field_validator("evaluation_count")
+    @classmethod
+    def _evaluation(cls, value: int) -> int:
+        if value not in EVALUATION_COUNTS:
+            raise ValueError(
+                f"evaluation_count={value}: CloudMonitor accepts {', '.join(map(str, EVALUATION_COUNTS))}"
+            )
         return value
 
     @field_validator("silence_minutes")
@@ -136,7 +148,7 @@ class Monitoring(pulumi.ComponentResource):
         group = volcengine.cloud_monitor.ContactGroup(
             f"{name}-contacts",
             name=f"{name}-contacts",
-            description="Receives the app's alarms (fastapi-deploy)",
+            description="Receives the alarms of fastapi-deploy",
             contacts_id_lists=[contact.id],
             opts=child(self),
         )
@@ -157,15 +169,6 @@ class Monitoring(pulumi.ComponentResource):
                 ">",
                 0,
                 {"ResourceID": (args.load_balancer_id,), "ListenerID": args.load_balancer_listener_ids},
-                "critical",
-            )
-        elif args.host_instance_ids:
-            self._rule(
-                "host-down",
-                "host_received_packets",
-                "<",
-                1,
-                {"ResourceID": args.host_instance_ids},
                 "critical",
             )
         if args.database_instance_id is not None:
@@ -204,7 +207,8 @@ class Monitoring(pulumi.ComponentResource):
         rule = volcengine.cloud_monitor.Rule(
             f"{self._name}-{label}",
             rule_name=f"{self._name}-{label}",
-            description=f"{metric.metric_name} {comparison} {threshold} for {args.evaluation_count} periods",
+            # CloudMonitor takes letters, digits, _ and - here: no spaces or symbols.
+            description=f"{metric.metric_name}_{_COMPARISON_WORDS[comparison]}_{threshold}_for_{args.evaluation_count}_min",
             namespace=metric.namespace,
             sub_namespace=metric.sub_namespace,
             level=level,

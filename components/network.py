@@ -14,6 +14,8 @@ from fastapi_deploy.components._base import ComponentArgs, child, project_token
 __all__ = ["Network", "NetworkArgs"]
 
 _ZONE = re.compile(r"^[a-z]{2}-[a-z0-9-]+-[a-z0-9]+$")
+# Volcengine allows letters, digits and , . _ space = - here (no parentheses or colons).
+VPC_DESCRIPTION = "Managed by Pulumi for fastapi-deploy"
 
 
 class NetworkArgs(ComponentArgs):
@@ -101,7 +103,7 @@ class Network(pulumi.ComponentResource):
             f"{name}-vpc",
             vpc_name=f"{name}-vpc",
             cidr_block=args.vpc_cidr,
-            description="Managed by Pulumi (fastapi-deploy)",
+            description=VPC_DESCRIPTION,
             opts=child(self),
         )
         subnets = [

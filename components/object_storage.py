@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 import pulumi
 import pulumi_random as random
@@ -11,12 +12,14 @@ import pulumi_volcengine as volcengine
 from pydantic import Field, field_validator
 
 from fastapi_deploy.components._base import ComponentArgs, child, project_token
+from fastapi_deploy.stack_model.host_spec import ARTIFACTS_PREFIX, TLS_PREFIX
 
-__all__ = ["ObjectStorage", "ObjectStorageArgs", "app_bucket_policy"]
+__all__ = ["HOST_PREFIXES", "ObjectStorage", "ObjectStorageArgs", "app_bucket_policy", "hosts_bucket_policy"]
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{1,44}$")
 _REGION = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")
-# What the app may do, and nothing more: objects and listing, in this bucket only.
+# What the app may do: objects and listing in this bucket, except under the prefixes the
+# stack keeps for its hosts (artifacts they install, the fleet's TLS key).
 APP_ACTIONS = (
     "tos:GetObject",
     "tos:PutObject",
@@ -26,21 +29,41 @@ APP_ACTIONS = (
     "tos:AbortMultipartUpload",
     "tos:ListMultipartUploadParts",
 )
+HOST_PREFIXES = (ARTIFACTS_PREFIX, TLS_PREFIX)
+
+
+def _document(statements: list[dict[str, object]]) -> str:
+    return json.dumps({"Statement": statements}, separators=(",", ":"))
 
 
 def app_bucket_policy(bucket_name: str) -> str:
-    """IAM policy document granting the app's objects-only access to one bucket."""
-    return json.dumps(
-        {
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": list(APP_ACTIONS),
-                    "Resource": [f"trn:tos:::{bucket_name}", f"trn:tos:::{bucket_name}/*"],
-                }
-            ]
-        },
-        separators=(",", ":"),
+    """IAM policy of the app's key: objects of one bucket, never the hosts' prefixes."""
+    bucket = f"trn:tos:::{bucket_name}"
+    return _document(
+        [
+            {"Effect": "Allow", "Action": list(APP_ACTIONS), "Resource": [bucket, f"{bucket}/*"]},
+            {
+                "Effect": "Deny",
+                "Action": ["tos:*"],
+                "Resource": [f"{bucket}/{prefix}*" for prefix in HOST_PREFIXES],
+            },
+        ]
+    )
+
+
+def hosts_bucket_policy(bucket_name: str) -> str:
+    """IAM policy of the hosts' key: read the artifacts the stack uploads; read and write the
+    fleet's shared certificate (and its ACME challenges); nothing else."""
+    bucket = f"trn:tos:::{bucket_name}"
+    return _document(
+        [
+            {"Effect": "Allow", "Action": ["tos:GetObject"], "Resource": [f"{bucket}/{ARTIFACTS_PREFIX}*"]},
+            {
+                "Effect": "Allow",
+                "Action": ["tos:GetObject", "tos:PutObject", "tos:DeleteObject"],
+                "Resource": [f"{bucket}/{TLS_PREFIX}*"],
+            },
+        ]
     )
 
 
@@ -123,6 +146,8 @@ class ObjectStorage(pulumi.ComponentResource):
     bucket_region: str
     app_access_key_id: pulumi.Output[str]
     app_secret_access_key: pulumi.Output[str]
+    hosts_access_key_id: pulumi.Output[str]
+    hosts_secret_access_key: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: ObjectStorageArgs, opts: pulumi.ResourceOptions | None = None
@@ -189,37 +214,17 @@ class ObjectStorage(pulumi.ComponentResource):
         # The internal (VPC) endpoint: the hosts reach it without a public address.
         self.bucket_s3_endpoint = f"https://tos-s3-{args.region}.ivolces.com"
         if args.app_access_key:
-            user = volcengine.iam.User(
-                f"{name}-app-user",
-                user_name=suffix.result.apply(lambda value: f"{prefix}-app-{value}"),
-                description="App access to its bucket (fastapi-deploy)",
-                opts=child(self),
-            )
-            policy = volcengine.iam.Policy(
-                f"{name}-app-policy",
-                policy_name=suffix.result.apply(lambda value: f"{prefix}-bucket-{value}"),
-                policy_document=bucket.bucket_name.apply(app_bucket_policy),
-                description="Objects in one bucket, nothing else",
-                opts=child(self),
-            )
-            volcengine.iam.UserPolicyAttachment(
-                f"{name}-app-policy-attachment",
-                user_name=user.user_name,
-                policy_name=policy.policy_name,
-                policy_type="Custom",
-                opts=child(self),
-            )
-            key = volcengine.iam.AccessKey(
-                f"{name}-app-key",
-                user_name=user.user_name,
-                status="active",
-                opts=child(self, additional_secret_outputs=["secret_access_key"]),
-            )
-            self.app_access_key_id = pulumi.Output.secret(key.access_key_id)
-            self.app_secret_access_key = pulumi.Output.secret(key.secret_access_key)
+            self.app_access_key_id, self.app_secret_access_key = self._scoped_key(
+                name, "app", prefix, suffix, bucket.bucket_name, app_bucket_policy,
+                "App access to its bucket, outside the stack prefixes",
+            )  # fmt: skip
         else:
             self.app_access_key_id = pulumi.Output.secret("")
             self.app_secret_access_key = pulumi.Output.secret("")
+        self.hosts_access_key_id, self.hosts_secret_access_key = self._scoped_key(
+            name, "hosts", prefix, suffix, bucket.bucket_name, hosts_bucket_policy,
+            "App hosts, the artifacts and TLS prefixes only",
+        )  # fmt: skip
         self.register_outputs(
             {
                 "bucket_name": self.bucket_name,
@@ -227,5 +232,46 @@ class ObjectStorage(pulumi.ComponentResource):
                 "bucket_region": self.bucket_region,
                 "app_access_key_id": self.app_access_key_id,
                 "app_secret_access_key": self.app_secret_access_key,
+                "hosts_access_key_id": self.hosts_access_key_id,
+                "hosts_secret_access_key": self.hosts_secret_access_key,
             }
         )
+
+    def _scoped_key(
+        self,
+        name: str,
+        role: str,
+        prefix: str,
+        suffix: random.RandomString,
+        bucket_name: pulumi.Output[str],
+        policy_for: Callable[[str], str],
+        description: str,
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """An IAM user limited by `policy_for(bucket)`, and its access key (secret outputs)."""
+        user = volcengine.iam.User(
+            f"{name}-{role}-user",
+            user_name=suffix.result.apply(lambda value: f"{prefix}-{role}-{value}"),
+            description=description,
+            opts=child(self),
+        )
+        policy = volcengine.iam.Policy(
+            f"{name}-{role}-policy",
+            policy_name=suffix.result.apply(lambda value: f"{prefix}-{role}-{value}"),
+            policy_document=bucket_name.apply(policy_for),
+            description=description,
+            opts=child(self),
+        )
+        volcengine.iam.UserPolicyAttachment(
+            f"{name}-{role}-policy-attachment",
+            user_name=user.user_name,
+            policy_name=policy.policy_name,
+            policy_type="Custom",
+            opts=child(self),
+        )
+        key = volcengine.iam.AccessKey(
+            f"{name}-{role}-key",
+            user_name=user.user_name,
+            status="active",
+            opts=child(self, additional_secret_outputs=["secret_access_key"]),
+        )
+        return pulumi.Output.secret(key.access_key_id), pulumi.Output.secret(key.secret_access_key)

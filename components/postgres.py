@@ -14,9 +14,8 @@ from fastapi_deploy.components._base import ComponentArgs, StrInput, child, proj
 from fastapi_deploy.stack_model.ingress import is_world, parse_cidr
 from fastapi_deploy.stack_model.stack_config import database_url, is_database_identifier
 
-__all__ = ["Postgres", "PostgresArgs", "private_endpoint"]
+__all__ = ["NoPrivateEndpoint", "Postgres", "PostgresArgs", "private_endpoint"]
 
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 # The generated password uses only characters that need no quoting in a shell, a URL or
 # an environment file, and meets RDS's "three of four character classes" rule.
 _PASSWORD_SPECIALS = "-_"
@@ -50,20 +49,6 @@ class PostgresArgs(ComponentArgs):
         description="Account the app logs in as; owns the database, so migrations can create "
         "tables. Default app.",
     )
-    backup_retention_days: int = Field(
-        default=7, ge=7, le=365, description="Days backups are kept. Default 7, the RDS minimum."
-    )
-    full_backup_days: tuple[str, ...] = Field(
-        default=("Monday", "Wednesday", "Friday", "Sunday"),
-        min_length=1,
-        description="Weekdays with a full backup; the other days get incremental ones. "
-        "Default Monday, Wednesday, Friday, Sunday.",
-    )
-    backup_window_utc: str = Field(
-        default="18:00Z-19:00Z",
-        pattern=r"^([01]\d|2[0-3]):00Z-([01]\d|2[0-3]):00Z$",
-        description="Backup window, HH:00Z-HH:00Z in UTC. Default 18:00Z-19:00Z (02:00 in Beijing).",
-    )
     deletion_protection: bool = Field(
         default=True,
         description="Protect the instance: Pulumi refuses to delete or replace it until this "
@@ -89,35 +74,41 @@ class PostgresArgs(ComponentArgs):
     def _identifier(cls, value: str) -> str:
         if not is_database_identifier(value):
             raise ValueError(
-                f"{value!r} must be 2-63 of a-z, 0-9 and _, starting with a letter, and not a "
-                "reserved name (postgres, root, admin)"
+                f"{value!r} must be 2-63 of a-z, 0-9 and _, starting with a letter and ending "
+                "with a letter or digit, not pg_..., not an SQL reserved word and not a name the "
+                "server uses (postgres, root, admin)"
             )
         return value
 
-    @field_validator("full_backup_days")
-    @classmethod
-    def _weekdays(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [day for day in value if day not in _WEEKDAYS]
-        if unknown:
-            raise ValueError(f"full_backup_days has {unknown}; use weekday names such as 'Monday'")
-        return value
+
+class NoPrivateEndpoint(RuntimeError):
+    """The instance reports no private address on its read-write endpoint."""
 
 
 def private_endpoint(endpoints: Sequence[Any] | None) -> tuple[str, str]:
-    """(host, port) of the instance's private read-write address."""
+    """(host, port) of the instance's private read-write address: the default endpoint
+    (`endpoint_type` "Cluster", read-write) and its "Private" address. Other endpoints may be
+    read-only; their addresses would take writes nowhere."""
     for endpoint in endpoints or []:
+        if endpoint.endpoint_type != "Cluster":
+            continue
         for address in endpoint.addresses or []:
             if address.network_type == "Private":
                 return str(address.domain or address.ip_address), str(address.port or "5432")
-    return "", "5432"
+    raise NoPrivateEndpoint(
+        "the RDS for PostgreSQL instance lists no private address on its Cluster (read-write) "
+        f"endpoint; endpoints seen: {[getattr(item, 'endpoint_type', None) for item in endpoints or []]}"
+    )
 
 
 class Postgres(pulumi.ComponentResource):
     """An RDS for PostgreSQL instance with one database and one account.
 
-    No public endpoint is created; the allowlist holds only the app subnets. On delete: with
-    deletion_protection (the default) Pulumi refuses; without it the instance and its data
-    are deleted, and only the backups RDS keeps after deletion remain.
+    No public endpoint is created; the allowlist holds only the app subnets. Backups: RDS's
+    default automated policy (kept 7 days); pulumi-volcengine 0.0.47 cannot create a backup
+    policy resource (its create sends no request). On delete: with deletion_protection (the
+    default) Pulumi refuses; without it the instance and its data are deleted, and only the
+    backups RDS keeps after deletion remain.
     """
 
     instance_id: pulumi.Output[str]
@@ -185,14 +176,7 @@ class Postgres(pulumi.ComponentResource):
             character_set_name="utf8",
             opts=child(self),
         )
-        volcengine.rds_postgresql.BackupPolicy(
-            f"{name}-backup-policy",
-            instance_id=instance.id,
-            backup_retention_period=args.backup_retention_days,
-            full_backup_period=",".join(args.full_backup_days),
-            full_backup_time=args.backup_window_utc,
-            opts=child(self),
-        )
+        # In a preview the endpoints are unknown and this apply does not run.
         endpoint = instance.endpoints.apply(private_endpoint)
         self.instance_id = instance.id
         self.endpoint_host = endpoint.apply(lambda pair: pair[0])

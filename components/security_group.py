@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
 from fastapi_deploy.stack_model.ingress import IngressRule, app_host_ingress_rules, check_admin_cidr
+from fastapi_deploy.stack_model.volcengine_rules import TEXT_RULES
 
 __all__ = ["SecurityGroup", "SecurityGroupArgs"]
 
@@ -26,9 +27,24 @@ class SecurityGroupArgs(ComponentArgs):
         "8000 from the world is refused.",
     )
     description: str = Field(
-        default="App hosts: HTTP and HTTPS from anywhere, SSH from admin networks only",
-        description="Description shown in the console. Default: what the default rules allow.",
+        default="App hosts, HTTP and HTTPS from anywhere, SSH from admin networks only",
+        description="Description shown in the console: letters, digits and , . _ space = - "
+        "(Volcengine refuses other characters). Default: what the default rules allow.",
     )
+    name: str = Field(
+        default="",
+        description="Security group name in the console. Default '': '<component name>-sg'.",
+    )
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        return TEXT_RULES["VPC description"].check(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return TEXT_RULES["VPC name"].check(value) if value else value
 
     @field_validator("admin_cidrs")
     @classmethod
@@ -69,7 +85,7 @@ class SecurityGroup(pulumi.ComponentResource):
         group = volcengine.vpc.SecurityGroup(
             f"{name}-sg",
             vpc_id=args.vpc_id,
-            security_group_name=f"{name}-sg",
+            security_group_name=args.name or f"{name}-sg",
             description=args.description,
             opts=child(self),
         )

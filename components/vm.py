@@ -10,6 +10,7 @@ from pydantic import Field
 
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token, secret
 from fastapi_deploy.components._images import lookup_image_id
+from fastapi_deploy.components._user_data import console_password
 
 __all__ = ["InstanceBootArgs", "Vm", "VmArgs", "boot_image_id", "encode_user_data"]
 
@@ -74,8 +75,9 @@ class VmArgs(InstanceBootArgs):
     )
     key_pair_name: str = Field(
         default="",
-        description="ECS key pair for the image's default login. Default '': none; admin "
-        "keys normally come from the user data instead.",
+        description="ECS key pair for the image's default login. Default '': a generated "
+        "console password instead (secret; sshd refuses passwords); admin keys come from the "
+        "user data.",
     )
     public_bandwidth_mbps: int = Field(
         default=0,
@@ -97,11 +99,13 @@ class Vm(pulumi.ComponentResource):
     instance_private_ip: pulumi.Output[str]
     instance_public_ip: pulumi.Output[str]
     image_id: pulumi.Output[str]
+    console_password: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: VmArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(project_token("compute", "Vm"), name, None, opts)
         self.image_id = boot_image_id(args, args.image_os_version, args.instance_type, parent=self)
         user_data = secret(pulumi.Output.from_input(args.user_data).apply(encode_user_data))
+        self.console_password = None if args.key_pair_name else console_password(self, name)
         instance = volcengine.ecs.Instance(
             f"{name}-instance",
             instance_name=name,
@@ -115,9 +119,10 @@ class Vm(pulumi.ComponentResource):
             system_volume_size=args.system_disk_gib,
             user_data=user_data,
             key_pair_name=args.key_pair_name or None,
+            password=self.console_password,
             opts=child(
                 self,
-                additional_secret_outputs=["user_data"],
+                additional_secret_outputs=["user_data", "password"],
                 replace_on_changes=["user_data"],
                 # A newer image build must not replace a running host by surprise; new hosts
                 # (or `pulumi up --replace`) pick it up.
@@ -151,5 +156,6 @@ class Vm(pulumi.ComponentResource):
                 "instance_private_ip": self.instance_private_ip,
                 "instance_public_ip": self.instance_public_ip,
                 "image_id": self.image_id,
+                "console_password": self.console_password,
             }
         )

@@ -24,8 +24,8 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pulumi
@@ -421,14 +421,15 @@ def project_name(project_dir: Path) -> str:
 
 
 def load_stack_file(
-    project_dir: Path, stack: str, overrides: Mapping[str, Any] | None = None
+    project_dir: Path, stack: str, overrides: Mapping[str, Any] | None = None, stack_file: Path | None = None
 ) -> tuple[dict[str, Any], set[str]]:
-    """The project's keys in Pulumi.<stack>.yaml (without the project prefix), `secure:`
-    values replaced by DUMMY_SECRET, plus overrides; and the keys that are secret."""
+    """The project's keys in Pulumi.<stack>.yaml (or `stack_file`), without the project
+    prefix, `secure:` values replaced by DUMMY_SECRET, plus overrides; and the keys that
+    are secret."""
     import yaml
 
     project = project_name(project_dir)
-    document = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text()) or {}
+    document = yaml.safe_load((stack_file or project_dir / f"Pulumi.{stack}.yaml").read_text()) or {}
     values: dict[str, Any] = {}
     secure: set[str] = set()
     for full_key, value in (document.get("config") or {}).items():
@@ -451,13 +452,15 @@ def run_stack(
     secret_overrides: set[str] | None = None,
     preview: bool = False,
     mock: VolcengineMocks | None = None,
+    stack_file: Path | None = None,
 ) -> ProgramRun:
-    """Run the project's `__main__.py` with the config of Pulumi.<stack>.yaml (plus overrides;
-    `secret_overrides` names overrides to pass as secrets), as `pulumi up` would."""
+    """Run the project's `__main__.py` with the config of Pulumi.<stack>.yaml (or
+    `stack_file`; plus overrides, `secret_overrides` naming those to pass as secrets), as
+    `pulumi up` would."""
     import runpy
     import sys
 
-    config, secure = load_stack_file(project_dir, stack, overrides)
+    config, secure = load_stack_file(project_dir, stack, overrides, stack_file)
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
     return run_program(

@@ -25,22 +25,28 @@ from pydantic import (
 from fastapi_deploy.stack_model.capacity import Capacity
 
 __all__ = [
+    "ARTIFACTS_PREFIX",
     "RESERVED_ENV_NAMES",
     "SERVER_REQUIREMENTS",
+    "TLS_PREFIX",
     "AcmeCertificates",
     "AppHostSpec",
     "AppSpec",
+    "ArtifactRef",
     "Certificates",
+    "LocalStoreSpec",
     "ObjectStorageSpec",
+    "S3StoreSpec",
     "SelfSignedCertificates",
+    "StoreSpec",
 ]
 
 # What the host installs beside the app. Pinned so that every host of a fleet runs the same
-# server; a bump is a reviewed change that replaces hosts.
+# server; a bump is a reviewed change that replaces hosts. (The host's own tooling uses
+# Debian's python3-psycopg, so an app need not use psycopg.)
 SERVER_REQUIREMENTS: tuple[str, ...] = (
     "gunicorn==27.0.1",
     "uvicorn-worker==0.4.0",
-    "psycopg[binary]==3.3.9",
 )
 
 # Variables the host sets itself; an app env entry may not shadow them.
@@ -52,6 +58,7 @@ RESERVED_ENV_NAMES: frozenset[str] = frozenset(
         "S3_REGION",
         "S3_ACCESS_KEY_ID",
         "S3_SECRET_ACCESS_KEY",
+        "S3_ADDRESSING_STYLE",
         "LISTEN_FDS",
         "LISTEN_PID",
         "LISTEN_FDNAMES",
@@ -76,6 +83,13 @@ _SSH_KEY_TYPES = (
     "sk-ecdsa-sha2-nistp256@openssh.com",
 )
 _COMMAND_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9._+-]{1,200}$")
+_URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+# Store keys the stack owns; an app that shares the bucket keeps out of them.
+ARTIFACTS_PREFIX = "artifacts/"
+TLS_PREFIX = "tls/"
 
 
 def _check_domain(value: str) -> str:
@@ -165,24 +179,80 @@ Certificates = Annotated[
 ]
 
 
-class AppSpec(BaseModel):
-    """The user's application: a package from an index, and how to run and migrate it."""
+class ArtifactRef(BaseModel):
+    """A file the hosts fetch from the store: named by its digest, installed only if the
+    fetched bytes have it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    requirement: str = Field(
-        default="notes-api==0.1.0",
-        description="pip requirement of the app, such as 'notes-api==0.1.0'. Default: the "
-        "sample app. Changing it changes the user data, which replaces hosts.",
+    name: str = Field(description="File name, such as 'notes-api-src.tar.gz' or a wheel's. Required.")
+    sha256: str = Field(description="SHA-256 of the file, 64 lower-case hex digits. Required.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _ARTIFACT_NAME.match(value) or value.startswith("."):
+            raise ValueError(
+                f"artifact name {value!r} must be a plain file name of letters, digits and . _ - + "
+                "(up to 200 characters), such as 'my_api-1.0-py3-none-any.whl'"
+            )
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError(f"sha256={value!r} is not 64 lower-case hex digits")
+        return value
+
+    @property
+    def key(self) -> str:
+        """Where the file lives in the store: content-addressed, so a new build never
+        overwrites one a running host or a scaling configuration still names."""
+        return f"{ARTIFACTS_PREFIX}{self.sha256}/{self.name}"
+
+
+class AppSpec(BaseModel):
+    """The user's application: where it comes from, and how to run and migrate it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    package: ArtifactRef | None = Field(
+        default=None,
+        description="The app as a file shipped through the store (a wheel, or a source "
+        "archive pip builds on the host), pinned by its SHA-256. Default: none; set this or "
+        "requirement.",
+    )
+    requirement: str | None = Field(
+        default=None,
+        description="The app as an exact pin from package_index_url, such as 'my-api==1.2.3'. "
+        "Default: none; set this or package.",
     )
     asgi_path: str = Field(
-        default="notes_api.main:app",
-        description="'module:attribute' of the ASGI app. Default: the sample app.",
+        description="'module:attribute' of the ASGI app, such as 'my_api.main:app'. Required."
+    )
+    readiness_path: str = Field(
+        description="Path that answers 200 once the app can serve (database reachable, schema "
+        "current), such as '/readyz'; deploy checks wait for it. Required."
+    )
+    migration_command: tuple[str, ...] | None = Field(
+        default=None,
+        description="Command run once per fleet before the app starts, under a Postgres "
+        "advisory lock, such as ('alembic', 'upgrade', 'head'); a bare name is looked up in the "
+        "app's virtualenv. Default None: no migration step.",
     )
     package_index_url: str = Field(
         default="https://pypi.org/simple/",
-        description="PEP 503 index the host installs from; a private index (devpi) works. "
-        "Default: PyPI. Plain http:// is allowed (and trusted) for a private network index.",
+        description="PEP 503 index for the app's dependencies (and the requirement); a private "
+        "index (devpi) works. Default: PyPI. Plain http:// is allowed (and trusted) for a private "
+        "network index.",
+    )
+    timeout_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description="Longest a request may take before gunicorn restarts the worker and Nginx "
+        "answers 504. Default 60.",
     )
     env: dict[str, str] = Field(
         default_factory=dict, description="Plain environment variables. Default: none."
@@ -192,23 +262,30 @@ class AppSpec(BaseModel):
         description="Secret environment variables; written only to the root-owned "
         "environment file. Default: none.",
     )
-    migration_command: tuple[str, ...] | None = Field(
-        default=("notes-api-migrate",),
-        description="Command run once before the app starts, under a Postgres advisory lock; "
-        "a bare name is looked up in the app's virtualenv. Default: the sample app's "
-        "migrations. None: no migration step.",
-    )
 
     @field_validator("requirement")
     @classmethod
-    def _requirement(cls, value: str) -> str:
+    def _requirement(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
-            Requirement(value)
+            requirement = Requirement(value)
         except InvalidRequirement as error:
             raise ValueError(
                 f"requirement={value!r} is not a pip requirement ({error}); use a form such "
                 "as 'my-api==1.2.3'"
             ) from None
+        specifiers = list(requirement.specifier)
+        exact = (
+            len(specifiers) == 1
+            and specifiers[0].operator in ("==", "===")
+            and "*" not in specifiers[0].version
+        )
+        if requirement.url or not exact:
+            raise ValueError(
+                f"requirement={value!r} is not pinned to one version; pin it exactly, such as "
+                f"'{requirement.name}==1.2.3', so that every host of a fleet runs the same release"
+            )
         return value
 
     @field_validator("asgi_path")
@@ -218,6 +295,15 @@ class AppSpec(BaseModel):
             raise ValueError(
                 f"asgi_path={value!r} must be 'package.module:attribute', such as "
                 "'notes_api.main:app'"
+            )
+        return value
+
+    @field_validator("readiness_path")
+    @classmethod
+    def _readiness(cls, value: str) -> str:
+        if not _URL_PATH.match(value):
+            raise ValueError(
+                f"readiness_path={value!r} must be a URL path starting with '/', such as '/readyz'"
             )
         return value
 
@@ -262,7 +348,12 @@ class AppSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _no_overlap(self) -> AppSpec:
+    def _one_source_and_no_overlap(self) -> AppSpec:
+        if (self.package is None) == (self.requirement is None):
+            raise ValueError(
+                "the app needs exactly one source: package (a file shipped through the store) "
+                "or requirement (an exact pin from package_index_url)"
+            )
         both = sorted(set(self.env) & set(self.secret_env))
         if both:
             raise ValueError(
@@ -271,21 +362,94 @@ class AppSpec(BaseModel):
         return self
 
 
+AddressingStyle = Literal["virtual", "path"]
+
+
+def _check_bucket(value: str) -> str:
+    if not _BUCKET.match(value):
+        raise ValueError(
+            f"bucket={value!r} is not a bucket name: 3-63 lower-case letters, digits and "
+            "hyphens, not starting or ending with a hyphen"
+        )
+    return value
+
+
 class ObjectStorageSpec(BaseModel):
     """An S3-compatible bucket (Volcengine TOS in prod) the app may use."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    endpoint_url: str = Field(description="S3-compatible endpoint, such as the TOS S3 endpoint.")
-    bucket: str = Field(min_length=3, max_length=63, description="Bucket name.")
-    region: str = Field(min_length=1, description="Region of the bucket.")
-    access_key_id: SecretStr = Field(description="Access key id (secret).")
-    secret_access_key: SecretStr = Field(description="Secret access key (secret).")
+    endpoint_url: str = Field(description="S3-compatible endpoint, such as the TOS S3 endpoint. Required.")
+    bucket: str = Field(description="Bucket name. Required.")
+    region: str = Field(min_length=1, description="Region of the bucket. Required.")
+    access_key_id: SecretStr = Field(description="Access key id (secret). Required.")
+    secret_access_key: SecretStr = Field(description="Secret access key (secret). Required.")
+    addressing_style: AddressingStyle = Field(
+        default="virtual",
+        description="How requests name the bucket: 'virtual' (bucket.endpoint; the only style "
+        "TOS's S3 endpoint accepts) or 'path' (endpoint/bucket; local test servers on an IP "
+        "address). Default virtual.",
+    )
 
     @field_validator("endpoint_url")
     @classmethod
     def _endpoint(cls, value: str) -> str:
         return _check_http_url("endpoint_url", value, allow_http=True)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        return _check_bucket(value)
+
+
+class S3StoreSpec(BaseModel):
+    """The shared store in a bucket: where hosts fetch artifacts and share certificates.
+    The keys are the hosts' own, limited to the stack's prefixes (not the app's)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["s3"] = "s3"
+    endpoint_url: str = Field(description="S3-compatible endpoint. Required.")
+    bucket: str = Field(description="Bucket name. Required.")
+    region: str = Field(min_length=1, description="Region of the bucket. Required.")
+    access_key_id: SecretStr = Field(description="The hosts' access key id (secret). Required.")
+    secret_access_key: SecretStr = Field(description="The hosts' secret access key (secret). Required.")
+    addressing_style: AddressingStyle = Field(
+        default="virtual", description="'virtual' or 'path', as for ObjectStorageSpec. Default virtual."
+    )
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        return _check_http_url("endpoint_url", value, allow_http=True)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        return _check_bucket(value)
+
+
+class LocalStoreSpec(BaseModel):
+    """A directory on the host used as the store: the dev stack's container, whose platform
+    puts the artifacts there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["local"] = "local"
+    path: str = Field(
+        default="/var/lib/app-host/store",
+        description="Directory on the host. Default /var/lib/app-host/store.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f"path={value!r} must be an absolute path without '..'")
+        return value.rstrip("/") or "/"
+
+
+StoreSpec = Annotated[S3StoreSpec | LocalStoreSpec, Field(discriminator="kind")]
 
 
 class AppHostSpec(BaseModel):
@@ -302,7 +466,11 @@ class AppHostSpec(BaseModel):
         min_length=1, description="DNS names served; the first is the certificate's name."
     )
     certificates: Certificates = Field(description="Where the TLS certificate comes from.")
-    app: AppSpec = Field(default_factory=AppSpec, description="The application. Default: sample.")
+    app: AppSpec = Field(description="The application and how to run it. Required.")
+    store: StoreSpec = Field(
+        description="Where the host fetches its tooling and the app package and keeps what the "
+        "fleet shares (certificates). Required."
+    )
     capacity: Capacity = Field(description="Instance size and per-worker memory.")
     database_url: SecretStr = Field(
         description="libpq URL 'postgresql://user:password@host:port/db' (secret)."

@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fastapi_deploy.stack_model.volcengine_rules import TEXT_RULES
+
 __all__ = [
     "APP_HOST_PUBLIC_TEMPLATES",
     "CATALOGUE",
@@ -95,6 +97,12 @@ class RuleTemplate(BaseModel):
     port_end: int = Field(ge=-1, le=65535)
     purpose: str
 
+    @field_validator("purpose")
+    @classmethod
+    def _purpose(cls, value: str) -> str:
+        # It becomes the security group rule's description, which the API restricts.
+        return TEXT_RULES["security group rule description"].check(value)
+
 
 # Named like terraform-aws-modules' rules.tf: "<service>-<port>-<protocol>".
 CATALOGUE: dict[str, RuleTemplate] = {
@@ -102,13 +110,13 @@ CATALOGUE: dict[str, RuleTemplate] = {
         protocol="tcp",
         port_start=80,
         port_end=80,
-        purpose="HTTP: ACME HTTP-01 challenges and the redirect to HTTPS",
+        purpose="HTTP, ACME HTTP-01 challenges and the redirect to HTTPS",
     ),
     "https-443-tcp": RuleTemplate(
-        protocol="tcp", port_start=443, port_end=443, purpose="HTTPS: the app, TLS ends on the host"
+        protocol="tcp", port_start=443, port_end=443, purpose="HTTPS, the app, TLS ends on the host"
     ),
     "ssh-22-tcp": RuleTemplate(
-        protocol="tcp", port_start=22, port_end=22, purpose="SSH for admins (keys only)"
+        protocol="tcp", port_start=22, port_end=22, purpose="SSH for admins, keys only"
     ),
     "postgresql-5432-tcp": RuleTemplate(protocol="tcp", port_start=5432, port_end=5432, purpose="PostgreSQL"),
     "app-8000-tcp": RuleTemplate(
@@ -136,7 +144,11 @@ class IngressRule(BaseModel):
     )
     port_end: int = Field(ge=-1, le=65535, description="Last port, inclusive.")
     source_cidr: str = Field(description="Who may connect, as a CIDR such as '203.0.113.0/24'.")
-    description: str = Field(default="", description="Why the opening exists. Default: none.")
+    description: str = Field(
+        default="",
+        description="Why the opening exists; becomes the cloud rule's description (letters, "
+        "digits and , . _ space = -). Default: none, the rule's name is used.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -152,6 +164,11 @@ class IngressRule(BaseModel):
     @classmethod
     def _source(cls, value: str) -> str:
         return parse_cidr(value, field="source_cidr").with_prefixlen
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        return TEXT_RULES["security group rule description"].check(value) if value else value
 
     @model_validator(mode="after")
     def _ports_and_safety(self) -> IngressRule:

@@ -15,8 +15,10 @@ from this model, so the two cannot drift (a test compares them).
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
+import shlex
 import typing
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -39,20 +41,33 @@ from fastapi_deploy.stack_model.host_spec import (
     AcmeCertificates,
     AppHostSpec,
     AppSpec,
+    ArtifactRef,
+    LocalStoreSpec,
     ObjectStorageSpec,
     SelfSignedCertificates,
+    StoreSpec,
 )
 from fastapi_deploy.stack_model.ingress import check_admin_cidr, parse_cidr
 from fastapi_deploy.stack_model.instance_types import UnknownInstanceType, instance_size
+from fastapi_deploy.stack_model.volcengine_rules import (
+    SCALING_DISK_TYPES,
+    SCALING_SYSTEM_DISK_GIB,
+    is_rds_pg_identifier,
+)
 
 __all__ = [
+    "NO_MIGRATIONS",
     "PROJECT",
+    "SAMPLE_APP",
+    "SAMPLE_APP_PACKAGE",
     "ConfigProblem",
     "StackConfig",
     "StackConfigError",
     "config_keys_markdown",
     "database_url",
     "is_database_identifier",
+    "is_placeholder_domain",
+    "is_placeholder_network",
     "load_stack_config",
     "project_config_declarations",
     "pulumi_project_file",
@@ -65,20 +80,64 @@ CertificateKind = Literal["acme", "self-signed"]
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-_DB_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
-_RESERVED_DB_NAMES = frozenset({"postgres", "root", "admin"})
+_DB_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+# Names the database server itself uses.
+_RESERVED_DB_NAMES = frozenset({"postgres", "root", "admin", "template0", "template1"})
 
 
 def is_database_identifier(value: str) -> bool:
-    """A database or account name RDS accepts and that is not a reserved one."""
-    return bool(_DB_IDENTIFIER.match(value)) and value not in _RESERVED_DB_NAMES
+    """A database or account name RDS accepts (volcengine_rules), in lower case and
+    underscores only so it needs no quoting in SQL, and not one the server uses itself."""
+    return (
+        bool(_DB_IDENTIFIER.match(value))
+        and is_rds_pg_identifier(value)
+        and value not in _RESERVED_DB_NAMES
+    )
 # Alarm silence periods CloudMonitor accepts, in minutes.
 _SILENCE_MINUTES = (5, 30, 60, 180, 360, 720, 1440)
 # Scale-in below this far under scale-out would flap: removing one of two hosts doubles the
 # load on the other, so thresholds closer than this undo each other.
 MIN_CPU_THRESHOLD_GAP_PERCENT = 20
-# A placeholder for validating the host spec before the database exists.
+# Stand-ins for validating the host spec before the database, the bucket and the app's
+# archive exist (they are only known inside `pulumi up`).
 _PLACEHOLDER_DATABASE_URL = "postgresql://app:placeholder@db.invalid:5432/app"
+_PLACEHOLDER_STORE = LocalStoreSpec()
+_PLACEHOLDER_PACKAGE = ArtifactRef(name="app-src.tar.gz", sha256="0" * 64)
+
+# The sample app (app/ in this repository) and what deploying it takes; a user's own app
+# must say these itself (a sample default would silently not fit it).
+SAMPLE_APP_PACKAGE = "app"
+SAMPLE_APP: dict[str, str] = {
+    "asgi_path": "notes_api.main:app",
+    "migration_command": "notes-api-migrate",
+    "readiness_path": "/readyz",
+}
+NO_MIGRATIONS = "none"
+PYPI_SIMPLE = "https://pypi.org/simple/"
+
+# Values from documentation, not from a real deployment: RFC 2606/6761 names and RFC
+# 5737/3849 address ranges. A cloud stack refuses them, naming the key to set.
+_EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org")
+_RESERVED_TLDS = ("test", "example", "invalid", "localhost")
+_DOCUMENTATION_NETWORKS = tuple(
+    ipaddress.ip_network(cidr) for cidr in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+
+
+def is_placeholder_domain(name: str) -> bool:
+    """A documentation or reserved name (example.com, *.test, ...) that no one can deploy to."""
+    name = name.lower().rstrip(".")
+    return name.rsplit(".", 1)[-1] in _RESERVED_TLDS or any(
+        name == domain or name.endswith(f".{domain}") for domain in _EXAMPLE_DOMAINS
+    )
+
+
+def is_placeholder_network(cidr: str) -> bool:
+    network = ipaddress.ip_network(cidr, strict=False)
+    return any(
+        network.version == doc.version and network.subnet_of(doc)  # type: ignore[arg-type]
+        for doc in _DOCUMENTATION_NETWORKS
+    )
 
 
 class ConfigProblem(ValueError):
@@ -210,6 +269,14 @@ class StackConfig(BaseModel):
         fix="use a version such as '12'",
         min_length=1,
     )
+    image_id: str = _setting(
+        "",
+        "Image the hosts boot instead of the public one, such as a Debian 12 image of your own "
+        "with the host packages pre-installed (hosts start faster). Default '': the newest "
+        "public imageOsName/imageOsVersion image with cloud-init.",
+        fix="use an image id such as 'image-ybqi99s7yq8rx7mnk44b'",
+        pattern=r"^$|^image-[a-z0-9]+$",
+    )
     system_disk_gib: int = _setting(
         40,
         "System disk size of each host in GiB. Default 40.",
@@ -306,10 +373,10 @@ class StackConfig(BaseModel):
     )
     database_backup_retention_days: int = _setting(
         7,
-        "Days database backups are kept. Default 7, the least RDS allows.",
-        fix="set a whole number of days between 7 and 365",
-        ge=7,
-        le=365,
+        "Days RDS keeps its automated backups. Default 7, RDS's own default; the only value "
+        "this stack can apply, because pulumi-volcengine 0.0.47 cannot create a backup policy "
+        "(its create sends no request). Change it in the RDS console if you need longer.",
+        fix="remove the key (or set 7) and change retention in the RDS console",
     )
     database_engine_version: str = _setting(
         "PostgreSQL_15",
@@ -391,20 +458,54 @@ class StackConfig(BaseModel):
         "Slug naming the service user, units and paths on the host. Default api.",
         fix="use 3-32 lower case letters, digits and hyphens, such as 'api'",
     )
-    app_requirement: str = _setting(
-        AppSpec.model_fields["requirement"].default,
-        "pip requirement of the app. Default: the sample app. Changing it replaces hosts.",
-        fix="use a requirement such as 'my-api==1.2.3'",
+    app_package: str = _setting(
+        SAMPLE_APP_PACKAGE,
+        "Your app, shipped by the stack: the path (relative to this project) of its project "
+        "directory (packed as a source archive that pip builds on the host) or of a built "
+        "wheel. The hosts install exactly that file, checked by its SHA-256. Default 'app': the "
+        "sample notes-api in this repository. '' to install appRequirement instead.",
+        fix="give the path of your app's project directory or of a .whl file, or '' with appRequirement",
     )
-    app_asgi_path: str = _setting(
-        AppSpec.model_fields["asgi_path"].default,
-        "'module:attribute' of the ASGI app. Default: the sample app.",
-        fix="use 'package.module:app'",
+    app_requirement: str = _setting(
+        "",
+        "Your app as an exact pin from your own index, such as 'my-api==1.2.3', instead of "
+        "appPackage; needs appPackageIndexUrl. Default '': appPackage is used.",
+        fix="use an exact pin such as 'my-api==1.2.3', and set appPackageIndexUrl",
     )
     app_package_index_url: str = _setting(
-        AppSpec.model_fields["package_index_url"].default,
-        "Package index the hosts install the app from. Default PyPI.",
-        fix="use an http(s):// PEP 503 index URL",
+        "",
+        "PEP 503 index the hosts install the app's dependencies from (and appRequirement), "
+        "such as a private devpi. Default '': PyPI for dependencies; appRequirement needs an "
+        "index you name here.",
+        fix="use an http(s):// PEP 503 index URL such as 'https://pypi.example.internal/simple/'",
+    )
+    app_asgi_path: str = _setting(
+        "",
+        "'module:attribute' of your ASGI app, such as 'my_api.main:app'. Default '': the "
+        f"sample app's ({SAMPLE_APP['asgi_path']}); required for your own app.",
+        fix="use 'package.module:app'",
+    )
+    app_migration_command: str = _setting(
+        "",
+        "Command that migrates your database, run once per fleet before the app starts, such "
+        "as 'alembic upgrade head' (a bare name is looked up in the app's virtualenv), or "
+        "'none'. Default '': the sample app's (notes-api-migrate); required for your own app.",
+        fix="use a command such as 'alembic upgrade head', or 'none'",
+    )
+    app_readiness_path: str = _setting(
+        "",
+        "Path that answers 200 once your app can serve (database reachable, schema current), "
+        "such as '/readyz'; deploy checks wait for it. Default '': the sample app's "
+        f"({SAMPLE_APP['readiness_path']}); required for your own app.",
+        fix="use a path such as '/readyz' or '/health'",
+    )
+    app_timeout_seconds: int = _setting(
+        60,
+        "Longest a request may take before gunicorn restarts the worker and Nginx answers 504, "
+        "in seconds. Default 60.",
+        fix="set 5-3600",
+        ge=5,
+        le=3600,
     )
     app_env: tuple[str, ...] = _setting(
         (),
@@ -477,7 +578,19 @@ class StackConfig(BaseModel):
         if not is_database_identifier(value):
             raise ValueError(
                 f"{value!r} is not a plain database identifier (or is reserved); use 2-63 of "
-                "a-z, 0-9 and _, starting with a letter, not postgres/root/admin"
+                "a-z, 0-9 and _, starting with a letter and ending with a letter or digit, not "
+                "pg_..., not an SQL reserved word, not postgres/root/admin"
+            )
+        return value
+
+    @field_validator("database_backup_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value != 7:
+            raise ValueError(
+                f"{value} days cannot be applied: pulumi-volcengine 0.0.47's backup policy "
+                "resource sends no request on create (and its first read fails), so RDS keeps its "
+                "default of 7 days"
             )
         return value
 
@@ -569,12 +682,120 @@ class StackConfig(BaseModel):
             raise ConfigProblem(
                 "devHttpPort", "it equals devHttpsPort", "give the two dev ports different numbers"
             )
+        if self.system_disk_type == "PTSSD" and self.system_disk_gib > 500:
+            raise ConfigProblem(
+                "systemDiskGib",
+                "a PTSSD system disk takes 10-500 GiB (ESSD types go to 2048)",
+                "set at most 500, or choose an ESSD systemDiskType",
+            )
+        if self.platform == "volcengine" and self.fleet_enabled:
+            if self.system_disk_type not in SCALING_DISK_TYPES:
+                raise ConfigProblem(
+                    "systemDiskType",
+                    "an autoscaling fleet's hosts are created by Auto Scaling, which takes "
+                    f"{', '.join(SCALING_DISK_TYPES)} only",
+                    f"use one of {', '.join(SCALING_DISK_TYPES)}",
+                )
+            if not SCALING_SYSTEM_DISK_GIB[0] <= self.system_disk_gib <= SCALING_SYSTEM_DISK_GIB[1]:
+                raise ConfigProblem(
+                    "systemDiskGib",
+                    "Auto Scaling takes system disks of "
+                    f"{SCALING_SYSTEM_DISK_GIB[0]}-{SCALING_SYSTEM_DISK_GIB[1]} GiB",
+                    f"set at most {SCALING_SYSTEM_DISK_GIB[1]}",
+                )
+        self._check_app_source()
         # Fail now, with the host layer's own validators, rather than inside an apply later.
         self.capacity()
         self._validated_host_spec()
+        if self.platform == "volcengine":
+            self._refuse_placeholders()
         return self
 
+    def _check_app_source(self) -> None:
+        if bool(self.app_package) == bool(self.app_requirement):
+            raise ConfigProblem(
+                "appRequirement" if self.app_requirement else "appPackage",
+                "the app needs exactly one source"
+                + (": both appPackage and appRequirement are set" if self.app_package else ""),
+                "set appPackage to your app's directory or wheel, or set appPackage to '' and "
+                "appRequirement to an exact pin",
+            )
+        if self.app_requirement and not self.app_package_index_url:
+            raise ConfigProblem(
+                "appPackageIndexUrl",
+                "appRequirement is installed by name, and an unnamed index would be PyPI, where "
+                "anyone can publish that name",
+                "name the index that holds your app, such as 'https://pypi.example.internal/simple/'",
+            )
+        if not self.is_sample_app:
+            for key, value, fix in (
+                ("appAsgiPath", self.app_asgi_path, "set it to your app's 'module:app', such as 'my_api.main:app'"),
+                (
+                    "appMigrationCommand",
+                    self.app_migration_command,
+                    "set it to the command that migrates your database, such as 'alembic upgrade "
+                    "head', or to 'none'",
+                ),
+                (
+                    "appReadinessPath",
+                    self.app_readiness_path,
+                    "set it to the path your app answers 200 on once it can serve, such as '/readyz'",
+                ),
+            ):
+                if not value:
+                    raise ConfigProblem(
+                        key,
+                        "your own app is deployed (appPackage or appRequirement is not the "
+                        "sample's), and the sample app's default would not fit it",
+                        fix,
+                    )
+
+    def _refuse_placeholders(self) -> None:
+        what = "a documentation placeholder, not a name or network of yours"
+        if is_placeholder_domain(self.domain):
+            raise ConfigProblem(
+                "domain", what, "set the DNS name your app is served on, such as 'api.yourcompany.com'"
+            )
+        for key, email in (("acmeEmail", self.acme_email), ("alarmContactEmail", self.alarm_contact_email)):
+            if email and is_placeholder_domain(email.rpartition("@")[2]):
+                raise ConfigProblem(key, what, "set an address at your own domain that someone reads")
+        for cidr in self.admin_cidrs:
+            if is_placeholder_network(cidr):
+                raise ConfigProblem(
+                    "adminCidrs",
+                    f"{cidr} is {what} (RFC 5737/3849 ranges never route)",
+                    "list the networks your admins connect from, or [] for no SSH",
+                )
+
     # --- derived values ----------------------------------------------------------------------
+
+    @property
+    def readiness_path(self) -> str:
+        """The app's readiness path (the sample's when the sample app is deployed)."""
+        return self.app_readiness_path or SAMPLE_APP["readiness_path"]
+
+    @property
+    def is_sample_app(self) -> bool:
+        """The stack deploys the sample app of this repository (its defaults apply)."""
+        return self.app_package == SAMPLE_APP_PACKAGE and not self.app_requirement
+
+    def app_spec(self, package: ArtifactRef | None) -> AppSpec:
+        """The app part of the host spec; `package` is the archive built from appPackage."""
+        defaults = SAMPLE_APP if self.is_sample_app else {}
+        migration = self.app_migration_command or defaults.get("migration_command", "")
+        return _build(
+            AppSpec,
+            _APP_KEYS,
+            package=package if self.app_package else None,
+            requirement=self.app_requirement or None,
+            asgi_path=self.app_asgi_path or defaults.get("asgi_path", ""),
+            readiness_path=self.app_readiness_path or defaults.get("readiness_path", ""),
+            migration_command=None if migration == NO_MIGRATIONS else tuple(shlex.split(migration)),
+            package_index_url=self.app_package_index_url or PYPI_SIMPLE,
+            timeout_seconds=self.app_timeout_seconds,
+            env=dict(entry.split("=", 1) for entry in self.app_env),
+            secret_env=self.secret_env(),
+        )
 
     @property
     def zone_ids(self) -> tuple[str, ...]:
@@ -617,7 +838,14 @@ class StackConfig(BaseModel):
             entries[match.group(1)] = SecretStr(match.group(2))
         return entries
 
-    def host_spec(self, database_url: str, object_storage: ObjectStorageSpec | None = None) -> AppHostSpec:
+    def host_spec(
+        self,
+        database_url: str,
+        *,
+        store: StoreSpec,
+        app_package: ArtifactRef | None,
+        object_storage: ObjectStorageSpec | None = None,
+    ) -> AppHostSpec:
         """The app-host spec every host (cloud or docker) is rendered from. Errors name the
         config key they come from, with the host layer's own messages."""
         certificates: AcmeCertificates | SelfSignedCertificates
@@ -628,22 +856,14 @@ class StackConfig(BaseModel):
             certificates = _build(AcmeCertificates, _ACME_KEYS, **acme)
         else:
             certificates = SelfSignedCertificates()
-        app = _build(
-            AppSpec,
-            _APP_KEYS,
-            requirement=self.app_requirement,
-            asgi_path=self.app_asgi_path,
-            package_index_url=self.app_package_index_url,
-            env=dict(entry.split("=", 1) for entry in self.app_env),
-            secret_env=self.secret_env(),
-        )
         return _build(
             AppHostSpec,
             _HOST_KEYS,
             app_name=self.app_name,
             domains=(self.domain,),
             certificates=certificates,
-            app=app,
+            app=self.app_spec(app_package),
+            store=store,
             capacity=self.capacity(),
             database_url=SecretStr(database_url),
             object_storage=object_storage,
@@ -651,15 +871,21 @@ class StackConfig(BaseModel):
         )
 
     def _validated_host_spec(self) -> AppHostSpec:
-        return self.host_spec(_PLACEHOLDER_DATABASE_URL)
+        return self.host_spec(
+            _PLACEHOLDER_DATABASE_URL, store=_PLACEHOLDER_STORE, app_package=_PLACEHOLDER_PACKAGE
+        )
 
 
 # Where a host-layer model's error points, in config keys ("" is a whole-model check).
 _ACME_KEYS = {"contact_email": "acmeEmail", "directory_url": "acmeDirectoryUrl", "": "acmeEmail"}
 _APP_KEYS = {
+    "package": "appPackage",
     "requirement": "appRequirement",
     "asgi_path": "appAsgiPath",
+    "readiness_path": "appReadinessPath",
+    "migration_command": "appMigrationCommand",
     "package_index_url": "appPackageIndexUrl",
+    "timeout_seconds": "appTimeoutSeconds",
     "env": "appEnv",
     "secret_env": "appSecretEnv",
     "": "appEnv",
@@ -775,6 +1001,9 @@ def load_stack_config(
                 else:
                     problem, _, fix = _clean(detail["msg"]).partition("; ")
                     fix = fix or str(hint or "see its description in Pulumi.yaml")
+            if key in secret_keys and key in raw:
+                # A validator's own message may quote the value it refused.
+                problem, fix = (text.replace(str(raw[key]), "[secret]") for text in (problem, fix))
             problems.append(_line(project, key, _shown(key, raw, secret_keys), problem, fix))
         raise StackConfigError("\n".join(problems)) from None
 

@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -47,6 +47,11 @@ class Settings(BaseModel):
     s3_secret_access_key: SecretStr | None = Field(
         default=None, validation_alias="S3_SECRET_ACCESS_KEY"
     )
+    # Virtual-hosted requests (bucket.endpoint) are what TOS's S3 endpoint accepts, and AWS
+    # prefers; "path" is for servers addressed by IP (local MinIO, moto).
+    s3_addressing_style: Literal["virtual", "path"] = Field(
+        default="virtual", validation_alias="S3_ADDRESSING_STYLE"
+    )
 
     @field_validator(
         "s3_endpoint_url",
@@ -68,6 +73,13 @@ class Settings(BaseModel):
         # botocore would otherwise fail at startup with a message that names no variable.
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("S3_ENDPOINT_URL must start with http:// or https://")
+        return value
+
+    @field_validator("s3_addressing_style", mode="before")
+    @classmethod
+    def _blank_style_is_default(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return "virtual"
         return value
 
     @field_validator("s3_region", mode="before")

@@ -31,9 +31,9 @@ class ObjectStorage:
                 read_timeout=TIMEOUT_SECONDS,
                 # A readiness probe retries on its own; botocore retries would only delay it.
                 retries={"total_max_attempts": 1},
-                # Self-hosted S3 servers (MinIO, Garage, Ceph) rarely have wildcard DNS
-                # for virtual-hosted bucket names; path style works everywhere.
-                s3={"addressing_style": "path"},
+                # TOS takes virtual-hosted requests only; S3_ADDRESSING_STYLE=path serves
+                # servers addressed by IP, which have no bucket host names.
+                s3={"addressing_style": settings.s3_addressing_style},
             ),
         )
 

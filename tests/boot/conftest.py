@@ -25,8 +25,10 @@ from .harness import (
     PackageIndexFactory,
     PebbleAcme,
     PostgresServer,
+    S3Server,
     build_base_rootfs,
 )
+from .host_parts import APP_PROJECT, BUILD_REQUIREMENTS, HELLO_PROJECT
 
 BOOT_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BOOT_DIR.parents[1]
@@ -282,10 +284,23 @@ def guest_factory_module(
 
 @pytest.fixture(scope="session")
 def app_index(package_index_factory: PackageIndexFactory) -> PackageIndex:
-    """An index with the sample app's wheel, the server packages every host installs and
-    their dependencies. It listens on all addresses so that guests in a HostNetwork reach
-    it at their outer address (`url_for(network.outer_address)`)."""
+    """An index with the server packages every host installs, the sample app's and the
+    hello app's dependencies, and what pip needs to build a source archive; not the apps
+    themselves: hosts get those from the store. It listens on all addresses so that guests
+    in a HostNetwork reach it at their outer address (`url_for(network.outer_address)`)."""
     from fastapi_deploy.stack_model import SERVER_REQUIREMENTS
 
-    app_project = Path(__file__).resolve().parents[2] / "app"
-    return package_index_factory(SERVER_REQUIREMENTS, [app_project], bind_addresses=("0.0.0.0",))
+    index = package_index_factory(bind_addresses=("0.0.0.0",))
+    index.add_wheels_for([*SERVER_REQUIREMENTS, *BUILD_REQUIREMENTS], [APP_PROJECT, HELLO_PROJECT], index_local_projects=False)
+    return index
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """The bucket's stand-in, on all addresses (guests in a HostNetwork reach it at their
+    outer address)."""
+    with S3Server(bind_address="0.0.0.0") as server:
+        yield server
+
+
+

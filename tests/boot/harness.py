@@ -54,6 +54,7 @@ __all__ = [
     "PackageIndexFactory",
     "PebbleAcme",
     "PostgresServer",
+    "S3Server",
     "WaitAborted",
     "build_base_rootfs",
     "debian_mirror",
@@ -81,11 +82,15 @@ BASE_PACKAGES: tuple[str, ...] = (
     "procps",
     "curl",
     "postgresql-client",
+    # The host tooling's dependencies, as the user data's package list names them.
+    "python3-boto3",
+    "python3-psycopg",
+    "python3-cryptography",
 )
 
 # Bump whenever the build steps below change in a way that changes the image: it is part of
 # the cache key, so old cached roots are simply no longer used.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 _GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Outer variables (PIP_*, SSL_CERT_FILE, REQUESTS_CA_BUNDLE, ...) must not leak into the
@@ -828,6 +833,16 @@ class Guest:
         in_upper = self.upper_dir / relative
         return in_upper if in_upper.exists() else self.base_rootfs / relative
 
+    def place_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Put a file on the guest's disk before it boots, as a platform that uploads files
+        into a host does (the dev stack's Docker uploads)."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._mount_root()
+        target = self.root_dir / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(mode)
+
     def _write_seed(self) -> None:
         seed = self.root_dir / "var/lib/cloud/seed/nocloud"
         seed.mkdir(parents=True, exist_ok=True)
@@ -1002,6 +1017,68 @@ class _OuterService:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class S3Server(_OuterService):
+    """An S3-compatible server (moto) in the test process: the stand-in for the stack's
+    bucket. Guests reach it at any address it is bound to, path-style (an IP address has no
+    virtual-host names)."""
+
+    def __init__(self, bind_address: str = "127.0.0.1", port: int | None = None) -> None:
+        self.bind_address = bind_address
+        self.port = port or free_port("127.0.0.1")
+        self.access_key_id = "boot-test-key"
+        self.secret_access_key = "boot-test-secret"
+        self.region = "us-east-1"
+        self._server: Any = None
+
+    def start(self) -> Self:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address=self.bind_address, port=self.port)
+        self._server.start()
+        wait_for(lambda: self.client().list_buckets() is not None, 30, 0.2, "the S3 server")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def endpoint_for(self, address: str) -> str:
+        return f"http://{address}:{self.port}"
+
+    def client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_for("127.0.0.1"),
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+    def create_bucket(self, bucket: str) -> None:
+        self.client().create_bucket(Bucket=bucket)
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        self.client().put_object(Bucket=bucket, Key=key, Body=data)
+
+    def get(self, bucket: str, key: str) -> bytes | None:
+        try:
+            body: bytes = self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as error:
+            if "NoSuchKey" in str(error):
+                return None
+            raise
+        return body
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        listing = self.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
 
 
 class PostgresServer(_OuterService):
@@ -1596,9 +1673,13 @@ class PackageIndex(_OuterService):
         self._shutdown_servers()
 
 
-    def add_wheels_for(self, requirements: Sequence[str], local_projects: Sequence[Path] = ()) -> list[Path]:
+    def add_wheels_for(
+        self, requirements: Sequence[str], local_projects: Sequence[Path] = (), *, index_local_projects: bool = True
+    ) -> list[Path]:
         """Build ``local_projects`` into wheels, download wheels for ``requirements`` and
-        for the local wheels' dependencies, and re-index. Returns the new files."""
+        for the local wheels' dependencies, and re-index. With ``index_local_projects``
+        false, only the projects' dependencies are served, not the projects themselves (a
+        host must get those elsewhere). Returns the new files."""
         before = set(self.files_dir.glob("*.whl"))
         env = _pip_environment()
         with tempfile.TemporaryDirectory(prefix="boot-wheels-") as scratch:
@@ -1637,6 +1718,9 @@ class PackageIndex(_OuterService):
                     env=env,
                     timeout=1800,
                 )
+            if not index_local_projects:
+                for wheel in local_wheels:
+                    (self.files_dir / wheel.name).unlink(missing_ok=True)
         self.write_index()
         return sorted(set(self.files_dir.glob("*.whl")) - before)
 

@@ -17,16 +17,17 @@ import pytest
 from cryptography.x509.oid import NameOID
 
 from fastapi_deploy.cloud_init import render_user_data
-from fastapi_deploy.stack_model import AcmeCertificates, AppHostSpec, AppSpec, Capacity, ObjectStorageSpec
+from fastapi_deploy.stack_model import AcmeCertificates, AppHostSpec, Capacity, ObjectStorageSpec
 from tests.boot.harness import (
     Guest,
     GuestFactory,
     PackageIndex,
     PebbleAcme,
     PostgresServer,
-    free_port,
+    S3Server,
     wait_for,
 )
+from tests.boot.host_parts import APP_PROJECT, publish_for_hosts, sample_app_spec
 from tests.boot.probes import PinnedHttps, bounded_load, http_get, served_certificate
 from tests.host_specs import ADMIN_KEY
 
@@ -56,30 +57,12 @@ def _https_ok(client: PinnedHttps, path: str = "/healthz") -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def object_storage() -> Iterator[ObjectStorageSpec]:
-    """A real S3-compatible server (moto) on loopback with the app's bucket."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address=ADDRESS, port=port)
-    server.start()
-    spec = ObjectStorageSpec(
-        endpoint_url=f"http://{ADDRESS}:{port}", bucket="notes-boot", region="us-east-1",
-        access_key_id="boot-test-key", secret_access_key="boot-test-secret",
-    )
-    boto3.client(
-        "s3", endpoint_url=spec.endpoint_url, region_name=spec.region,
-        aws_access_key_id="boot-test-key", aws_secret_access_key="boot-test-secret",
-    ).create_bucket(Bucket=spec.bucket)
-    yield spec
-    server.stop()
+BUCKET = "notes-boot"
 
 
 @pytest.fixture(scope="module")
 def host(
-    object_storage: ObjectStorageSpec,
+    s3: S3Server,
     guest_factory_module: GuestFactory,
     app_index: PackageIndex,
     pebble: PebbleAcme,
@@ -95,10 +78,17 @@ def host(
             directory_url=pebble.directory_url,
             ca_bundle_pem=pebble.listener_ca_pem,
         ),
-        app=AppSpec(package_index_url=app_index.url_for(ADDRESS)),
+        app=sample_app_spec(app_index.url_for(ADDRESS)),
+        # The tooling and the sample app come from the bucket, as the stack uploads them.
+        store=publish_for_hosts(s3, BUCKET, ADDRESS, app_project=APP_PROJECT),
         capacity=CAPACITY,
         database_url=url,
-        object_storage=object_storage,
+        # The app's own keys to the same bucket (the moto server does not enforce policies).
+        object_storage=ObjectStorageSpec(
+            endpoint_url=s3.endpoint_for(ADDRESS), bucket=BUCKET, region=s3.region,
+            access_key_id=s3.access_key_id, secret_access_key=s3.secret_access_key,
+            addressing_style="path",
+        ),
         admin_ssh_keys=(ADMIN_KEY,),
         refresh_package_index=False,
     )

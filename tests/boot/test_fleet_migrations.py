@@ -16,8 +16,16 @@ import pytest
 
 from fastapi_deploy.cloud_init import render_user_data
 from fastapi_deploy.cloud_init.systemd import migration_lock_key
-from fastapi_deploy.stack_model import AppHostSpec, AppSpec, Capacity, SelfSignedCertificates
-from tests.boot.harness import GuestFactory, HostNetworkFactory, PackageIndex, PostgresServer, wait_for
+from fastapi_deploy.stack_model import AppHostSpec, Capacity, SelfSignedCertificates
+from tests.boot.harness import (
+    GuestFactory,
+    HostNetworkFactory,
+    PackageIndex,
+    PostgresServer,
+    S3Server,
+    wait_for,
+)
+from tests.boot.host_parts import APP_PROJECT, publish_for_hosts, sample_app_spec
 from tests.boot.probes import PinnedHttps
 
 pytestmark = pytest.mark.boot
@@ -30,6 +38,7 @@ def test_hosts_starting_together_migrate_the_schema_once(
     host_network_factory: HostNetworkFactory,
     app_index: PackageIndex,
     postgres: PostgresServer,
+    s3: S3Server,
 ) -> None:
     password = secrets.token_urlsafe(16)
     networks = [host_network_factory(), host_network_factory()]
@@ -38,7 +47,8 @@ def test_hosts_starting_together_migrate_the_schema_once(
         spec = AppHostSpec(
             domains=(DOMAIN,),
             certificates=SelfSignedCertificates(),
-            app=AppSpec(package_index_url=app_index.url_for(network.outer_address)),
+            app=sample_app_spec(app_index.url_for(network.outer_address)),
+            store=publish_for_hosts(s3, "notes-fleet", network.outer_address, app_project=APP_PROJECT),
             capacity=Capacity(vcpus=1, memory_mib=1024),
             database_url=postgres.create_database("notes_fleet", "notes_fleet", password, host=network.outer_address)
             if number == 1

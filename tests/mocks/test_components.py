@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import pulumi
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from fastapi_deploy.artifacts import tooling_artifact
 from fastapi_deploy.cloud_init import render_user_data
 from fastapi_deploy.components import (
     AppFleet,
@@ -42,14 +45,17 @@ from fastapi_deploy.components import (
     VmArgs,
 )
 from fastapi_deploy.components.healthz_gate import PROBE_SCRIPT
-from fastapi_deploy.stack_model.host_spec import AppHostSpec
+from fastapi_deploy.components.postgres import NoPrivateEndpoint, private_endpoint
+from fastapi_deploy.stack_model.host_spec import AppHostSpec, LocalStoreSpec
 from fastapi_deploy.stack_model.ingress import IngressRule
-from tests.mocks.harness import REPO, ProgramRun, build_component, resolve
+from tests.mocks.harness import REPO, ProgramRun, VolcengineMocks, build_component, resolve
 
 ZONES = ("cn-beijing-a", "cn-beijing-b")
 SG = "volcengine:vpc/securityGroup:SecurityGroup"
 SG_RULE = "volcengine:vpc/securityGroupRule:SecurityGroupRule"
 INSTANCE = "volcengine:ecs/instance:Instance"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+MOCK_PASSWORD = "Mock-Pw_0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def assert_parented(run: ProgramRun, component_type: str, name: str) -> None:
@@ -193,9 +199,13 @@ def test_vm_behind_the_load_balancer_has_no_public_address(spec: AppHostSpec) ->
     run, vm = build_component(
         lambda: Vm("web", VmArgs(subnet_id="subnet-1", security_group_ids=("sg-1",), user_data=cloud_config))
     )
-    assert run.type_counts() == {"fastapi-deploy:compute:Vm": 1, INSTANCE: 1}
+    assert run.type_counts() == {"fastapi-deploy:compute:Vm": 1, INSTANCE: 1, PASSWORD: 1}
     instance = run.one(INSTANCE)
     assert "eipAddress" not in instance.inputs and "eipId" not in instance.inputs
+    # No key pair: the generated console password (sshd refuses it), secret in and out.
+    assert instance.inputs["password"] == MOCK_PASSWORD[:24]
+    assert instance.is_secret("password") and "password" in instance.additional_secret_outputs
+    assert resolve(vm.console_password) == (MOCK_PASSWORD[:24], True)
     assert instance.inputs["imageId"] == "image-debian-12-new"
     assert instance.inputs["systemVolumeSize"] == 40
     assert instance.inputs["systemVolumeType"] == "ESSD_PL0"
@@ -205,6 +215,8 @@ def test_vm_behind_the_load_balancer_has_no_public_address(spec: AppHostSpec) ->
     assert instance.is_secret("userData")
     assert "userData" in instance.additional_secret_outputs
     assert instance.replace_on_changes == ["userData"]
+    # A newer public image build never replaces a running host (docs/cloud-layer.md).
+    assert instance.ignore_changes == ["imageId"]
     assert resolve(vm.instance_public_ip)[0] == ""
     assert_parented(run, "fastapi-deploy:compute:Vm", "web")
 
@@ -252,6 +264,8 @@ def test_vm_with_public_bandwidth_gets_its_own_eip() -> None:
         "instanceType": "EcsInstance",
     }
     assert run.one(INSTANCE).inputs["keyPairName"] == "ops"
+    # With a key pair, no password is made.
+    assert "password" not in run.one(INSTANCE).inputs and not run.of_type(PASSWORD)
     assert resolve(vm.instance_public_ip)[0] == "203.0.113.20"
     assert_parented(run, "fastapi-deploy:compute:Vm", "web")
 
@@ -298,10 +312,10 @@ def test_object_storage_bucket_is_private_encrypted_versioned_with_backup_expiry
         "volcengine:tos/bucket:Bucket": 1,
         "volcengine:tos/bucketEncryption:BucketEncryption": 1,
         "volcengine:tos/bucketLifecycle:BucketLifecycle": 1,
-        "volcengine:iam/user:User": 1,
-        "volcengine:iam/policy:Policy": 1,
-        "volcengine:iam/userPolicyAttachment:UserPolicyAttachment": 1,
-        "volcengine:iam/accessKey:AccessKey": 1,
+        "volcengine:iam/user:User": 2,
+        "volcengine:iam/policy:Policy": 2,
+        "volcengine:iam/userPolicyAttachment:UserPolicyAttachment": 2,
+        "volcengine:iam/accessKey:AccessKey": 2,
     }
     bucket = run.one("volcengine:tos/bucket:Bucket").inputs
     assert bucket["bucketName"] == "files-k3q9x2ab"
@@ -314,11 +328,46 @@ def test_object_storage_bucket_is_private_encrypted_versioned_with_backup_expiry
     assert rules["expire-backups"]["prefix"] == "backups/"
     assert rules["expire-backups"]["expiration"] == {"days": 30}
     assert rules["expire-old-versions"]["nonCurrentVersionExpiration"] == {"nonCurrentDays": 30}
-    policy = json.loads(run.one("volcengine:iam/policy:Policy").inputs["policyDocument"])
-    resources = {resource for statement in policy["Statement"] for resource in statement["Resource"]}
-    assert resources == {"trn:tos:::files-k3q9x2ab", "trn:tos:::files-k3q9x2ab/*"}
-    assert "secretAccessKey" in run.one("volcengine:iam/accessKey:AccessKey").additional_secret_outputs
+    # The two keys' policies, written out from TOS's policy grammar (TRN trn:tos:::<bucket>[/key],
+    # https://www.volcengine.com/docs/6349/102133): the app gets the bucket but never the
+    # hosts' prefixes; the hosts get those prefixes and nothing else.
+    policies = {item.name: json.loads(item.inputs["policyDocument"]) for item in run.of_type("volcengine:iam/policy:Policy")}
+    assert policies["files-app-policy"] == {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "tos:GetObject", "tos:PutObject", "tos:DeleteObject", "tos:ListBucket", "tos:HeadBucket",
+                    "tos:AbortMultipartUpload", "tos:ListMultipartUploadParts",
+                ],
+                "Resource": ["trn:tos:::files-k3q9x2ab", "trn:tos:::files-k3q9x2ab/*"],
+            },
+            {
+                "Effect": "Deny",
+                "Action": ["tos:*"],
+                "Resource": ["trn:tos:::files-k3q9x2ab/artifacts/*", "trn:tos:::files-k3q9x2ab/tls/*"],
+            },
+        ]
+    }
+    assert policies["files-hosts-policy"] == {
+        "Statement": [
+            {"Effect": "Allow", "Action": ["tos:GetObject"], "Resource": ["trn:tos:::files-k3q9x2ab/artifacts/*"]},
+            {
+                "Effect": "Allow",
+                "Action": ["tos:GetObject", "tos:PutObject", "tos:DeleteObject"],
+                "Resource": ["trn:tos:::files-k3q9x2ab/tls/*"],
+            },
+        ]
+    }
+    attachments = {
+        (item.inputs["userName"], item.inputs["policyName"])
+        for item in run.of_type("volcengine:iam/userPolicyAttachment:UserPolicyAttachment")
+    }
+    assert attachments == {("files-app-k3q9x2ab", "files-app-k3q9x2ab"), ("files-hosts-k3q9x2ab", "files-hosts-k3q9x2ab")}
+    for key in run.of_type("volcengine:iam/accessKey:AccessKey"):
+        assert "secretAccessKey" in key.additional_secret_outputs
     assert resolve(storage.app_secret_access_key) == ("mock-secret-of-files-app-key", True)
+    assert resolve(storage.hosts_secret_access_key) == ("mock-secret-of-files-hosts-key", True)
     assert resolve(storage.bucket_name) == ("files-k3q9x2ab", False)
     assert_parented(run, "fastapi-deploy:storage:ObjectStorage", "files")
 
@@ -360,7 +409,6 @@ def test_postgres_is_private_backed_up_protected_and_keeps_its_password_secret()
         "volcengine:rds_postgresql/allowlistAssociate:AllowlistAssociate": 1,
         "volcengine:rds_postgresql/account:Account": 1,
         "volcengine:rds_postgresql/database:Database": 1,
-        "volcengine:rds_postgresql/backupPolicy:BackupPolicy": 1,
     }
     assert run.one("volcengine:rds_postgresql/allowlist:Allowlist").inputs["allowLists"] == [
         "10.20.0.0/24",
@@ -374,7 +422,6 @@ def test_postgres_is_private_backed_up_protected_and_keeps_its_password_secret()
     # The password is the generated one, never a literal.
     assert account.inputs["accountPassword"] == "Mock-Pw_0123456789abcdefghijklmn"
     assert run.one("volcengine:rds_postgresql/database:Database").inputs["owner"] == "app"
-    assert run.one("volcengine:rds_postgresql/backupPolicy:BackupPolicy").inputs["backupRetentionPeriod"] == 7
     assert resolve(database.account_password)[1] is True
     url, url_is_secret = resolve(database.database_url)
     assert (
@@ -388,12 +435,30 @@ def test_postgres_is_private_backed_up_protected_and_keeps_its_password_secret()
 
 def test_postgres_without_deletion_protection_is_not_protected() -> None:
     run, _ = build_component(
-        lambda: Postgres("db", postgres_args(deletion_protection=False, backup_retention_days=30))
+        lambda: Postgres("db", postgres_args(deletion_protection=False))
     )
     assert run.one("volcengine:rds_postgresql/instance:Instance").protect is False
-    assert (
-        run.one("volcengine:rds_postgresql/backupPolicy:BackupPolicy").inputs["backupRetentionPeriod"] == 30
+
+
+def test_postgres_url_uses_the_read_write_endpoint_not_a_read_only_one() -> None:
+    """The mocked instance lists its Cluster (read-write) endpoint and a read-only Custom one
+    (fastapi_deploy.testing); writes must go to the first whatever the order."""
+
+    class ReadOnlyFirst(VolcengineMocks):
+        def computed_outputs(self, typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+            outputs = super().computed_outputs(typ, name, inputs)
+            if "endpoints" in outputs:
+                outputs["endpoints"] = list(reversed(outputs["endpoints"]))
+            return outputs
+
+    _, database = build_component(lambda: Postgres("db", postgres_args()), mock=ReadOnlyFirst())
+    assert resolve(database.endpoint_host)[0] == "db-instance.pg.ivolces.com"
+    read_only = SimpleNamespace(
+        endpoint_type="Custom",
+        addresses=[SimpleNamespace(network_type="Private", domain="ro.pg", ip_address="10.0.0.2", port="5432")],
     )
+    with pytest.raises(NoPrivateEndpoint, match="no private address on its Cluster"):
+        private_endpoint([read_only])
 
 
 @pytest.mark.parametrize(
@@ -403,7 +468,9 @@ def test_postgres_without_deletion_protection_is_not_protected() -> None:
         ({"allowed_cidrs": ("10.20.0.0/24", "::/0")}, "not a private network"),
         ({"allowed_cidrs": ("8.8.8.0/24",)}, "not a private network"),
         ({"allowed_cidrs": ()}, "at least 1"),
-        ({"backup_retention_days": 6}, "greater than or equal to 7"),
+        ({"database_name": "app_"}, "ending with a letter or digit"),
+        ({"account_name": "pg_app"}, "not pg_"),
+        ({"database_name": "user"}, "SQL reserved word"),
         ({"storage_gib": 25}, "multiple of 10"),
         ({"database_name": "postgres"}, "reserved"),
     ],
@@ -424,6 +491,7 @@ def test_app_host_boots_the_rendered_user_data_with_a_public_address(spec: AppHo
         "fastapi-deploy:compute:AppHost": 1,
         "fastapi-deploy:compute:Vm": 1,
         INSTANCE: 1,
+        PASSWORD: 1,
         "volcengine:eip/address:Address": 1,
         "volcengine:eip/associate:Associate": 1,
     }
@@ -469,6 +537,7 @@ def test_app_fleet_scales_on_cpu_behind_the_server_groups(spec: AppHostSpec) -> 
         "volcengine:autoscaling/scalingConfigurationAttachment:ScalingConfigurationAttachment": 1,
         "volcengine:autoscaling/scalingGroupEnabler:ScalingGroupEnabler": 1,
         "volcengine:autoscaling/scalingPolicy:ScalingPolicy": 2,
+        PASSWORD: 1,
     }
     group = run.one("volcengine:autoscaling/scalingGroup:ScalingGroup")
     assert group.inputs["subnetIds"] == ["subnet-a", "subnet-b"]
@@ -490,6 +559,9 @@ def test_app_fleet_scales_on_cpu_behind_the_server_groups(spec: AppHostSpec) -> 
     assert decoded(configuration.inputs["userData"]) == expected
     assert len(expected.encode()) <= 16 * 1024
     assert configuration.is_secret("userData") and "userData" in configuration.additional_secret_outputs
+    # The API needs a password or a key pair: the generated console password, kept secret.
+    assert configuration.inputs["password"] == MOCK_PASSWORD[:24] and "keyPairName" not in configuration.inputs
+    assert configuration.is_secret("password") and "password" in configuration.additional_secret_outputs
     policies = {
         item.name: item.inputs for item in run.of_type("volcengine:autoscaling/scalingPolicy:ScalingPolicy")
     }
@@ -560,17 +632,19 @@ def test_monitoring_single_host_and_database() -> None:
         "fastapi-deploy:monitoring:Monitoring": 1,
         "volcengine:cloud_monitor/contact:Contact": 1,
         "volcengine:cloud_monitor/contactGroup:ContactGroup": 1,
-        "volcengine:cloud_monitor/rule:Rule": 4,
+        "volcengine:cloud_monitor/rule:Rule": 3,
     }
     rules = rules_by_name(run)
+    # No "host down" metric rule: a stopped instance sends no data points, so it never fires.
     assert set(rules) == {
         "alarms-host-cpu-high",
-        "alarms-host-down",
         "alarms-database-cpu-high",
         "alarms-database-storage-high",
     }
     cpu = rules["alarms-host-cpu-high"]
     assert cpu["namespace"] == "VCM_ECS" and cpu["conditions"][0]["threshold"] == "85"
+    assert cpu["description"] == "Instance_CpuBusy_above_85_for_3_min"
+    assert cpu["evaluationCount"] == 3
     assert cpu["originalDimensions"] == [{"key": "ResourceID", "values": ["i-web"]}]
     assert rules["alarms-database-storage-high"]["originalDimensions"] == [
         {"key": "ResourceID", "values": ["pg-1"]}
@@ -675,6 +749,7 @@ def test_docker_postgres_publishes_no_port_and_keeps_its_password_secret() -> No
 
 
 def test_docker_app_host_boots_the_same_user_data_on_loopback_ports(spec: AppHostSpec) -> None:
+    spec = spec.model_copy(update={"store": LocalStoreSpec()})
     context = str(REPO / "docker" / "app-host")
     run, host = build_component(
         lambda: DockerAppHost(
@@ -690,9 +765,13 @@ def test_docker_app_host_boots_the_same_user_data_on_loopback_ports(spec: AppHos
     container = run.one("docker:index/container:Container")
     ports = sorted((port["internal"], port["external"], port["ip"]) for port in container.inputs["ports"])
     assert ports == [(80, 8080, "127.0.0.1"), (443, 8443, "127.0.0.1")]
-    uploads = {upload["file"]: upload["content"] for upload in container.inputs["uploads"]}
-    assert uploads["/var/lib/cloud/seed/nocloud/user-data"] == render_user_data(spec).cloud_config
-    assert uploads["/var/lib/cloud/seed/nocloud/meta-data"].startswith("instance-id: web-")
+    uploads = {upload["file"]: upload for upload in container.inputs["uploads"]}
+    assert uploads["/var/lib/cloud/seed/nocloud/user-data"]["content"] == render_user_data(spec).cloud_config
+    assert uploads["/var/lib/cloud/seed/nocloud/meta-data"]["content"].startswith("instance-id: web-")
+    # The host tooling sits in the container's store where the user data says, with its digest.
+    tooling = tooling_artifact()
+    placed = uploads[f"/var/lib/app-host/store/{tooling.ref.key}"]
+    assert placed["source"] == str(tooling.path) and placed["sourceHash"] == tooling.ref.sha256
     assert container.is_secret("uploads")
     assert resolve(host.user_data_cloud_config)[1] is True
     assert_parented(run, "fastapi-deploy:dev:DockerAppHost", "web")

@@ -191,9 +191,9 @@ def raw_configs(draw: st.DrawFn) -> dict[str, str]:
     """Configs that are often valid, and often wrong in one or two ways."""
     admin = draw(st.lists(mostly(narrow_networks(), networks()), max_size=3))
     raw = {
-        "domain": "api.example.com",
-        "acmeEmail": "ops@example.com",
-        "alarmContactEmail": "ops@example.com",
+        "domain": "api.notes-demo.cn",
+        "acmeEmail": "ops@notes-demo.cn",
+        "alarmContactEmail": "ops@notes-demo.cn",
         "adminCidrs": json.dumps(admin),
         "vpcCidr": draw(
             mostly(
@@ -209,9 +209,10 @@ def raw_configs(draw: st.DrawFn) -> dict[str, str]:
     sizes = sorted(draw(st.lists(st.integers(1, 12), min_size=3, max_size=3)))
     sizes = draw(mostly(st.just(sizes), st.permutations(sizes), percent=85))
     raw["fleetMinSize"], raw["fleetDesiredSize"], raw["fleetMaxSize"] = (str(size) for size in sizes)
-    scale_in = draw(st.integers(1, 60))
-    raw["cpuScaleInPercent"] = str(scale_in)
-    raw["cpuScaleOutPercent"] = str(min(100, max(2, scale_in + draw(st.integers(-10, 70)))))
+    # Drawn apart, so scale-in lands anywhere around scale-out: far below, just below, equal,
+    # above (an abs() in the gap check would accept in=90/out=50).
+    raw["cpuScaleInPercent"] = str(draw(st.integers(1, 99)))
+    raw["cpuScaleOutPercent"] = str(draw(st.integers(2, 100)))
     raw["fleetEnabled"] = draw(st.sampled_from(["true", "false"]))
     return raw
 

@@ -33,7 +33,7 @@ from fastapi_deploy.stack_model.stack_config import (
 )
 from tests.mocks.harness import DUMMY_SECRET, REPO, load_stack_file
 
-BASE = {"domain": "api.example.com", "acmeEmail": "ops@example.com", "alarmContactEmail": "ops@example.com"}
+BASE = {"domain": "api.notes-demo.cn", "acmeEmail": "ops@notes-demo.cn", "alarmContactEmail": "ops@notes-demo.cn"}
 
 
 def load(**overrides: Any) -> StackConfig:
@@ -86,7 +86,6 @@ def test_prod_stack_file_holds_the_production_decisions() -> None:
         "cpuScaleInPercent",
         "databaseClass",
         "databaseStorageGib",
-        "databaseBackupRetentionDays",
         "alarmContactEmail",
     ):
         assert key in values, key
@@ -129,9 +128,9 @@ def test_defaults_describe_a_single_host() -> None:
 
 def test_lists_and_numbers_arrive_as_strings() -> None:
     config = load_stack_config(
-        {**BASE, "adminCidrs": '["203.0.113.0/24"]', "fleetEnabled": "true", "fleetMaxSize": "8"}
+        {**BASE, "adminCidrs": '["100.64.12.0/24"]', "fleetEnabled": "true", "fleetMaxSize": "8"}
     )
-    assert config.admin_cidrs == ("203.0.113.0/24",) and config.fleet_enabled and config.fleet_max_size == 8
+    assert config.admin_cidrs == ("100.64.12.0/24",) and config.fleet_enabled and config.fleet_max_size == 8
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -145,8 +144,8 @@ def test_every_problem_is_reported_at_once() -> None:
     ("overrides", "message"),
     [
         ({"adminCidrs": '["10.0.0.5/24"]'}, r"adminCidrs = .*host bits set; the network is '10.0.0.0/24'"),
-        ({"adminCidrs": '["203.0.113.0/24", "203.0.113.0/24"]'}, r"adminCidrs = .*listed twice; list each"),
-        ({"adminCidrs": "203.0.113.0/24"}, r"adminCidrs = '203.0.113.0/24': not a list; write a YAML list"),
+        ({"adminCidrs": '["100.64.12.0/24", "100.64.12.0/24"]'}, r"adminCidrs = .*listed twice; list each"),
+        ({"adminCidrs": "100.64.12.0/24"}, r"adminCidrs = '100.64.12.0/24': not a list; write a YAML list"),
         ({"adminCidrs": '["office"]'}, r"adminCidrs = .*no prefix length"),
         ({"zones": '["cn-beijing-a"]'}, r"zones = .*fewer than two distinct zones; list at least two"),
         ({"zones": '["cn-shanghai-a", "cn-shanghai-b"]'}, r"zones = .*not zones of region 'cn-beijing'"),

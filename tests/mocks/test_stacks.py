@@ -1,21 +1,40 @@
-"""The real programs: `__main__.py` run with the values of Pulumi.prod.yaml and
-Pulumi.dev.yaml (secure values replaced by a dummy), and with bad values."""
+"""The real programs: `__main__.py` run with the values of Pulumi.prod.yaml (its placeholders
+filled in as a user must) and Pulumi.dev.yaml, secure values replaced by a dummy.
+
+Expected values come from the stack files, from the mocks' fixed outputs and from the
+formats the cloud and cloud-init define: never from running StackConfig or the renderer a
+second time. The user data is decoded as cloud-init would, and each file checked for what
+the stack file asked.
+"""
 
 from __future__ import annotations
 
-import base64
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from pydantic import SecretStr
 
-from fastapi_deploy.cloud_init import USER_DATA_LIMIT_BYTES, render_user_data
-from fastapi_deploy.stack_model.host_spec import ObjectStorageSpec
-from fastapi_deploy.stack_model.stack_config import database_url
-from tests.mocks.harness import DUMMY_SECRET, ProgramRun, load_stack_file_config, run_main
+from tests.mocks.harness import (
+    FILLED_IN,
+    ProgramRun,
+    cloud_config_of,
+    load_stack_file,
+    run_main,
+    shell_settings,
+    unwrap,
+    written_files,
+)
 
-MOCK_PASSWORD = "Mock-Pw_0123456789abcdefghijklmn"
+# The mocks' fixed outputs (fastapi_deploy.testing): independent of the program.
+MOCK_PASSWORD_32 = "Mock-Pw_0123456789abcdefghijklmn"
+MOCK_BUCKET = "app-files-k3q9x2ab"
+MOCK_RDS_HOST = "app-db-instance.pg.ivolces.com"
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+CONFIGURATION = "volcengine:autoscaling/scalingConfiguration:ScalingConfiguration"
+INSTANCE = "volcengine:ecs/instance:Instance"
 
 PROD_TYPES = {
     "pulumi:providers:volcengine": 1,
@@ -26,29 +45,30 @@ PROD_TYPES = {
     "volcengine:vpc/securityGroup:SecurityGroup": 1,
     "volcengine:vpc/securityGroupRule:SecurityGroupRule": 3,
     "fastapi-deploy:database:Postgres": 1,
-    "random:index/randomPassword:RandomPassword": 1,
+    "random:index/randomPassword:RandomPassword": 2,
     "volcengine:rds_postgresql/allowlist:Allowlist": 1,
     "volcengine:rds_postgresql/instance:Instance": 1,
     "volcengine:rds_postgresql/allowlistAssociate:AllowlistAssociate": 1,
     "volcengine:rds_postgresql/account:Account": 1,
     "volcengine:rds_postgresql/database:Database": 1,
-    "volcengine:rds_postgresql/backupPolicy:BackupPolicy": 1,
     "fastapi-deploy:storage:ObjectStorage": 1,
     "random:index/randomString:RandomString": 1,
     "volcengine:tos/bucket:Bucket": 1,
     "volcengine:tos/bucketEncryption:BucketEncryption": 1,
     "volcengine:tos/bucketLifecycle:BucketLifecycle": 1,
-    "volcengine:iam/user:User": 1,
-    "volcengine:iam/policy:Policy": 1,
-    "volcengine:iam/userPolicyAttachment:UserPolicyAttachment": 1,
-    "volcengine:iam/accessKey:AccessKey": 1,
+    "volcengine:iam/user:User": 2,
+    "volcengine:iam/policy:Policy": 2,
+    "volcengine:iam/userPolicyAttachment:UserPolicyAttachment": 2,
+    "volcengine:iam/accessKey:AccessKey": 2,
+    "fastapi-deploy:storage:HostArtifacts": 1,
+    "volcengine:tos/bucketObject:BucketObject": 2,
     "fastapi-deploy:network:LoadBalancer": 1,
     "volcengine:clb/clb:Clb": 1,
     "volcengine:clb/serverGroup:ServerGroup": 2,
     "volcengine:clb/listener:Listener": 2,
     "fastapi-deploy:compute:AppFleet": 1,
     "volcengine:autoscaling/scalingGroup:ScalingGroup": 1,
-    "volcengine:autoscaling/scalingConfiguration:ScalingConfiguration": 1,
+    CONFIGURATION: 1,
     "volcengine:autoscaling/scalingConfigurationAttachment:ScalingConfigurationAttachment": 1,
     "volcengine:autoscaling/scalingGroupEnabler:ScalingGroupEnabler": 1,
     "volcengine:autoscaling/scalingPolicy:ScalingPolicy": 2,
@@ -64,18 +84,45 @@ def prod() -> ProgramRun:
     return run_main("prod")
 
 
-def expected_prod_cloud_config(overrides: dict[str, Any] | None = None) -> str:
-    """What the renderer makes of the prod config and the mocked database and bucket."""
-    config = load_stack_file_config("prod", overrides)
-    url = database_url("app", MOCK_PASSWORD, "app-db-instance.pg.ivolces.com", "5432", "app")
-    storage = ObjectStorageSpec(
-        endpoint_url="https://tos-s3-cn-beijing.ivolces.com",
-        bucket="app-files-k3q9x2ab",
-        region="cn-beijing",
-        access_key_id=SecretStr("AKLTmockapp-files-app-key"),
-        secret_access_key=SecretStr("mock-secret-of-app-files-app-key"),
-    )
-    return render_user_data(config.host_spec(url, storage)).cloud_config
+def host_files(run: ProgramRun) -> dict[str, str]:
+    hosts = run.of_type(CONFIGURATION) or run.of_type(INSTANCE) or run.of_type("docker:index/container:Container")
+    host = [item for item in hosts if item.type != "docker:index/container:Container" or item.name.endswith("app-host-container")]
+    assert len(host) == 1
+    return written_files(host[0])
+
+
+def host_conf(run: ProgramRun) -> dict[str, str]:
+    return shell_settings(host_files(run)["/etc/app-host/host.conf"])
+
+
+def env_file(run: ProgramRun) -> dict[str, str]:
+    return shell_settings(host_files(run)["/etc/api/env"])
+
+
+# --- the prod stack as shipped and filled in ------------------------------------------------------
+
+
+def test_the_prod_file_as_shipped_is_refused_until_its_placeholders_are_replaced() -> None:
+    with pytest.raises(pulumi.RunError) as raised:
+        run_main("prod", as_shipped=True)
+    message = str(raised.value)
+    assert "fastapi-deploy:domain = 'api.example.com': a documentation placeholder" in message
+    assert "set the DNS name your app is served on" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("acmeEmail", "ops@example.org"),
+        ("alarmContactEmail", "alarms@mail.example.com"),
+        ("adminCidrs", ["198.51.100.0/24"]),
+        ("adminCidrs", ["2001:db8:1::/48"]),
+        ("domain", "api.staging.test"),
+    ],
+)
+def test_each_placeholder_is_refused_by_its_key(key: str, value: Any) -> None:
+    with pytest.raises(pulumi.RunError, match=rf"fastapi-deploy:{key} = .*documentation placeholder"):
+        run_main("prod", {key: value})
 
 
 def test_prod_stack_builds_exactly_the_fleet_topology(prod: ProgramRun) -> None:
@@ -106,25 +153,67 @@ def test_every_cloud_resource_and_lookup_uses_the_regional_provider(prod: Progra
     assert prod.call_providers and set(prod.call_providers) == {reference}
 
 
-def test_prod_stack_exports_and_keeps_the_password_secret(prod: ProgramRun) -> None:
+def test_prod_stack_exports_and_keeps_passwords_secret(prod: ProgramRun) -> None:
     assert prod.outputs == {
-        "url": "https://api.example.com",
+        "url": f"https://{FILLED_IN['domain']}",
         "public_address": "203.0.113.10",
         "load_balancer_address": "203.0.113.10",
-        "bucket_name": "app-files-k3q9x2ab",
-        "database_endpoint": "app-db-instance.pg.ivolces.com:5432",
-        "database_password": MOCK_PASSWORD,
+        "bucket_name": MOCK_BUCKET,
+        "database_endpoint": f"{MOCK_RDS_HOST}:5432",
+        "database_password": MOCK_PASSWORD_32,
+        "host_console_password": MOCK_PASSWORD_32[:24],
     }
-    assert prod.secret_outputs == {"database_password"}
+    assert prod.secret_outputs == {"database_password", "host_console_password"}
 
 
-def test_prod_fleet_user_data_is_the_rendered_cloud_config(prod: ProgramRun) -> None:
-    configuration = prod.one("volcengine:autoscaling/scalingConfiguration:ScalingConfiguration")
-    cloud_config = base64.b64decode(configuration.inputs["userData"]).decode()
-    assert cloud_config == expected_prod_cloud_config()
-    assert cloud_config.startswith("#cloud-config\n")
-    assert len(cloud_config.encode()) <= USER_DATA_LIMIT_BYTES
+def test_prod_fleet_user_data_carries_what_the_stack_file_asks(prod: ProgramRun) -> None:
+    values, _ = load_stack_file("prod")
+    configuration = prod.one(CONFIGURATION)
     assert configuration.is_secret("userData")
+    document = cloud_config_of(configuration)
+    assert document["_bytes"] <= 16 * 1024
+    files = written_files(configuration)
+    conf = shell_settings(files["/etc/app-host/host.conf"])
+    assert conf["DOMAINS"] == values["domain"]
+    assert conf["CERTIFICATE_KIND"] == values["certificates"] == "acme"
+    assert conf["ACME_EMAIL"] == values["acmeEmail"]
+    assert conf["ACME_DIRECTORY"] == LETS_ENCRYPT
+    env = shell_settings(files["/etc/api/env"])
+    assert env["DATABASE_URL"] == f"postgresql://app:{MOCK_PASSWORD_32}@{MOCK_RDS_HOST}:5432/app"
+    assert env["S3_BUCKET"] == MOCK_BUCKET and env["S3_ADDRESSING_STYLE"] == "virtual"
+    assert env["S3_ENDPOINT_URL"] == f"https://tos-s3-{values['region']}.ivolces.com"
+    assert env["S3_ACCESS_KEY_ID"] == "AKLTmockapp-files-app-key"
+    store = shell_settings(files["/etc/app-host/store.conf"])
+    assert (store["STORE_KIND"], store["STORE_BUCKET"], store["STORE_ACCESS_KEY_ID"]) == (
+        "s3",
+        MOCK_BUCKET,
+        "AKLTmockapp-files-hosts-key",
+    )
+    assert "server_name " + values["domain"] + ";" in files["/etc/nginx/sites-available/api.conf"]
+
+
+def test_the_hosts_install_exactly_the_files_the_stack_uploads(prod: ProgramRun) -> None:
+    """Every artifact the user data names is an object the stack uploads to that key, and the
+    uploaded file's digest is the one the hosts check."""
+    conf = host_conf(prod)
+    objects = {item.inputs["objectName"]: item.inputs for item in prod.of_type("volcengine:tos/bucketObject:BucketObject")}
+    for key_name, digest_name in (("TOOLING_KEY", "TOOLING_SHA256"), ("APP_ARTIFACT_KEY", "APP_ARTIFACT_SHA256")):
+        key, digest = conf[key_name], conf[digest_name]
+        assert key == f"artifacts/{digest}/{key.rsplit('/', 1)[-1]}"
+        uploaded = objects[key]
+        data = Path(uploaded["filePath"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest
+        assert uploaded["contentMd5"] == hashlib.md5(data).hexdigest()
+        assert uploaded["encryption"] == "AES256" and uploaded["publicAcl"] == "private"
+        assert uploaded["bucketName"] == MOCK_BUCKET
+    assert host_files(prod)["/etc/app-host/requirements.txt"].splitlines()[-1] == (
+        f"/var/lib/app-host/artifacts/{conf['APP_ARTIFACT_KEY'].rsplit('/', 1)[-1]}"
+    )
+    # The fleet boots only after the objects exist.
+    fleet = prod.one("fastapi-deploy:compute:AppFleet")
+    artifacts = prod.one("fastapi-deploy:storage:HostArtifacts")
+    uploads = {item.urn for item in prod.descendants_of(artifacts.urn)}
+    assert len(uploads) == 2 and uploads <= set(fleet.dependencies)
 
 
 def test_prod_security_inputs(prod: ProgramRun) -> None:
@@ -132,36 +221,14 @@ def test_prod_security_inputs(prod: ProgramRun) -> None:
         (item.inputs["portStart"], item.inputs["cidrIp"])
         for item in prod.of_type("volcengine:vpc/securityGroupRule:SecurityGroupRule")
     )
-    assert rules == [(22, "203.0.113.0/24"), (80, "0.0.0.0/0"), (443, "0.0.0.0/0")]
+    assert rules == [(22, FILLED_IN["adminCidrs"][0]), (80, "0.0.0.0/0"), (443, "0.0.0.0/0")]
     assert prod.one("volcengine:rds_postgresql/allowlist:Allowlist").inputs["allowLists"] == [
         "10.20.0.0/24",
         "10.20.1.0/24",
     ]
     assert prod.one("volcengine:rds_postgresql/instance:Instance").protect is True
-    policy = prod.one("volcengine:rds_postgresql/backupPolicy:BackupPolicy").inputs
-    assert policy["backupRetentionPeriod"] == 14
     assert not any("endpointPublicAddress" in item.type for item in prod.registrations)
     assert prod.one("volcengine:rds_postgresql/account:Account").is_secret("accountPassword")
-
-
-def test_prod_fleet_sizes_thresholds_and_alarm_contact_come_from_the_stack_file(prod: ProgramRun) -> None:
-    group = prod.one("volcengine:autoscaling/scalingGroup:ScalingGroup").inputs
-    assert (group["minInstanceNumber"], group["desireInstanceNumber"], group["maxInstanceNumber"]) == (
-        2,
-        2,
-        6,
-    )
-    thresholds = {
-        item.name: item.inputs["alarmPolicyConditionThreshold"]
-        for item in prod.of_type("volcengine:autoscaling/scalingPolicy:ScalingPolicy")
-    }
-    assert thresholds == {"app-fleet-scale-out": "70", "app-fleet-scale-in": "30"}
-    assert prod.one("volcengine:autoscaling/scalingConfiguration:ScalingConfiguration").inputs[
-        "instanceTypes"
-    ] == ["ecs.g3il.large"]
-    assert prod.one("volcengine:rds_postgresql/instance:Instance").inputs["nodeSpec"] == "rds.postgres.2c4g"
-    assert prod.one("volcengine:cloud_monitor/contact:Contact").inputs["email"] == "ops@example.com"
-    assert prod.one("pulumi:providers:volcengine").inputs["region"] == "cn-beijing"
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
@@ -180,31 +247,25 @@ def test_single_host_mode_uses_an_app_host_and_no_load_balancer() -> None:
     run = run_main("prod", {"fleetEnabled": False})
     counts = run.type_counts()
     assert counts["fastapi-deploy:compute:AppHost"] == 1
-    assert counts["volcengine:ecs/instance:Instance"] == 1
+    assert counts[INSTANCE] == 1
     assert counts["volcengine:eip/address:Address"] == 1
     assert not any(name.startswith(("volcengine:clb", "volcengine:autoscaling")) for name in counts)
     assert "load_balancer_address" not in run.outputs
     assert run.outputs["public_address"] == "203.0.113.20"
-    instance = run.one("volcengine:ecs/instance:Instance")
-    assert base64.b64decode(instance.inputs["userData"]).decode() == expected_prod_cloud_config(
-        {"fleetEnabled": False}
-    )
+    instance = run.one(INSTANCE)
+    assert instance.is_secret("userData") and instance.is_secret("password")
+    assert host_conf(run)["DOMAINS"] == FILLED_IN["domain"]
     rules = {item.name for item in run.of_type("volcengine:cloud_monitor/rule:Rule")}
-    assert rules == {
-        "app-alarms-host-cpu-high",
-        "app-alarms-host-down",
-        "app-alarms-database-cpu-high",
-        "app-alarms-database-storage-high",
-    }
+    assert rules == {"app-alarms-host-cpu-high", "app-alarms-database-cpu-high", "app-alarms-database-storage-high"}
     assert run.warnings == []
 
 
 def test_healthz_gate_waits_for_the_fleet() -> None:
     run = run_main("prod", {"healthzGate": True, "healthzGateAttempts": 20})
     probe = run.one("command:local:Command")
-    assert probe.inputs["environment"]["HEALTHZ_URL"] == "https://api.example.com/healthz"
+    assert probe.inputs["environment"]["HEALTHZ_URL"] == f"https://{FILLED_IN['domain']}/readyz"
     assert probe.inputs["environment"]["HEALTHZ_ATTEMPTS"] == "20"
-    assert probe.inputs["environment"]["HEALTHZ_CURL_OPTIONS"] == "--resolve api.example.com:443:203.0.113.10"
+    assert probe.inputs["environment"]["HEALTHZ_CURL_OPTIONS"] == f"--resolve {FILLED_IN['domain']}:443:203.0.113.10"
     gate = run.one("fastapi-deploy:deploy:HealthzGate")
     # Depending on a component means depending on everything inside it.
     fleet = run.one("fastapi-deploy:compute:AppFleet")
@@ -212,7 +273,7 @@ def test_healthz_gate_waits_for_the_fleet() -> None:
     assert fleet_resources and fleet_resources <= set(gate.dependencies)
 
 
-def test_dev_stack_runs_the_same_user_data_in_docker() -> None:
+def test_dev_stack_runs_the_same_host_in_docker() -> None:
     run = run_main("dev")
     assert run.type_counts() == {
         "fastapi-deploy:dev:DockerNetwork": 1,
@@ -235,17 +296,18 @@ def test_dev_stack_runs_the_same_user_data_in_docker() -> None:
         ("127.0.0.1", 8443, 443),
     ]
     assert {net["name"] for net in database.inputs["networksAdvanced"]} == {"dev"}
-    assert {net["name"] for net in host.inputs["networksAdvanced"]} == {"dev"}
-    config = load_stack_file_config("dev")
-    expected = render_user_data(
-        config.host_spec(database_url("app", MOCK_PASSWORD, "dev-postgres", 5432, "app"))
-    ).cloud_config
-    uploads = {upload["file"]: upload["content"] for upload in host.inputs["uploads"]}
-    assert uploads["/var/lib/cloud/seed/nocloud/user-data"] == expected
-    dev_spec = config.host_spec(database_url("app", MOCK_PASSWORD, "dev-postgres", 5432, "app"))
-    assert (
-        "CERTIFICATE_KIND=self-signed" in render_user_data(dev_spec).file("/etc/app-host/host.conf").content
-    )
+    files = written_files(host)
+    conf = shell_settings(files["/etc/app-host/host.conf"])
+    assert conf["CERTIFICATE_KIND"] == "self-signed" and conf["DOMAINS"] == "api.dev.test"
+    assert shell_settings(files["/etc/app-host/store.conf"]) == {
+        "STORE_KIND": "local",
+        "STORE_PATH": "/var/lib/app-host/store",
+    }
+    assert shell_settings(files["/etc/api/env"])["DATABASE_URL"] == f"postgresql://app:{MOCK_PASSWORD_32}@dev-postgres:5432/app"
+    # The container's store holds the files the user data names.
+    uploads = {upload["file"] for upload in host.inputs["uploads"]}
+    for key in (conf["TOOLING_KEY"], conf["APP_ARTIFACT_KEY"]):
+        assert f"/var/lib/app-host/store/{key}" in uploads
     assert host.is_secret("uploads") and database.is_secret("envs")
     assert run.secret_outputs == {"database_password"}
     assert run.outputs["url"] == "https://api.dev.test:8443"
@@ -254,10 +316,66 @@ def test_dev_stack_runs_the_same_user_data_in_docker() -> None:
     )
 
 
-def test_secure_values_reach_the_program_as_secrets() -> None:
-    run = run_main("prod", {"appSecretEnv": DUMMY_SECRET})
-    configuration = run.one("volcengine:autoscaling/scalingConfiguration:ScalingConfiguration")
-    assert configuration.is_secret("userData")
+# --- secrets ---------------------------------------------------------------------------------------
+
+SECRET_MARKER = "TOKEN=marker-7f3c9a1e"
+
+
+def _plain_occurrences(run: ProgramRun, text: str) -> list[str]:
+    """Places where `text` appears in a value that is NOT marked secret."""
+    found = []
+
+    def walk(value: Any, where: str) -> None:
+        from tests.mocks.harness import contains_secret
+
+        if contains_secret(value):
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{where}[{index}]")
+        elif text in str(value):
+            found.append(where)
+
+    for item in run.registrations:
+        walk(item.raw_inputs, item.name)
+    for key, value in run.outputs.items():
+        if key not in run.secret_outputs and text in json.dumps(unwrap(value), default=str):
+            found.append(f"output {key}")
+    found += [f"warning {warning}" for warning in run.warnings if text in warning]
+    return found
+
+
+def test_a_secret_value_reaches_the_host_and_nothing_else_in_plain_text() -> None:
+    run = run_main("prod", {"appSecretEnv": SECRET_MARKER}, secret_overrides={"appSecretEnv"})
+    assert env_file(run)["TOKEN"] == "marker-7f3c9a1e"  # it does reach the host...
+    assert _plain_occurrences(run, "marker-7f3c9a1e") == []  # ...and only in secret values
+
+
+def test_the_secret_detection_sees_a_plain_leak() -> None:
+    """The scan above is live: a plain value is found."""
+    run = run_main("prod", {"appEnv": ["LEAK=marker-7f3c9a1e"]})
+    assert _plain_occurrences(run, "marker-7f3c9a1e") == []  # user data is secret anyway...
+    run = run_main("prod", {"alarmContactName": "marker-7f3c9a1e"})
+    assert _plain_occurrences(run, "marker-7f3c9a1e")  # ...but a plain input is seen
+
+
+def test_a_bad_secret_value_is_never_echoed() -> None:
+    # appName is not secret by nature; marked secret (as `pulumi config set --secret` would),
+    # its value must not appear in the error either.
+    with pytest.raises(pulumi.RunError, match=r"fastapi-deploy:appName = \[secret\]") as raised:
+        run_main("prod", {"appName": "NOT-SHOWN-9"}, secret_overrides={"appName"})
+    assert "NOT-SHOWN-9" not in str(raised.value)
+    with pytest.raises(pulumi.RunError, match=r"fastapi-deploy:appSecretEnv = \[secret\]: a line is not NAME=value") as raised:
+        run_main("prod", {"appSecretEnv": "TOKEN hunter2"})
+    assert "hunter2" not in str(raised.value)
+
+
+# --- bad values --------------------------------------------------------------------------------------
+
+OWN_APP = {"appAsgiPath": "my_api.main:app", "appMigrationCommand": "none", "appReadinessPath": "/health"}
 
 
 @pytest.mark.parametrize(
@@ -284,8 +402,8 @@ def test_secure_values_reach_the_program_as_secrets() -> None:
             r"fastapi-deploy:instanceType = 'ecs.unknown.large': .*not in the table.*; pick one",
         ),
         (
-            {"databaseBackupRetentionDays": 3},
-            r"fastapi-deploy:databaseBackupRetentionDays = '3': .*greater than or equal to 7; set",
+            {"databaseBackupRetentionDays": 14},
+            r"fastapi-deploy:databaseBackupRetentionDays = '14': 14 days cannot be applied.*; remove the key",
         ),
         (
             {"domain": "localhost"},
@@ -300,6 +418,26 @@ def test_secure_values_reach_the_program_as_secrets() -> None:
             r"fastapi-deploy:fleetMaxSzie = '3': unknown key; did you mean 'fleetMaxSize'\?",
         ),
         ({"platform": "aws"}, r"fastapi-deploy:platform = 'aws': .*; use 'volcengine' or 'docker'"),
+        (
+            {"systemDiskType": "ESSD_PL1"},
+            r"fastapi-deploy:systemDiskType = 'ESSD_PL1': .*Auto Scaling.*; use one of ESSD_PL0",
+        ),
+        (
+            {"appPackage": "no/such/dir", **OWN_APP},
+            r"fastapi-deploy:appPackage = 'no/such/dir': .*does not exist",
+        ),
+        (
+            {"appPackage": "", "appRequirement": "my-api==1.0.0"},
+            r"fastapi-deploy:appPackageIndexUrl = .*anyone can publish that name; name the index",
+        ),
+        (
+            {"appPackage": "", "appRequirement": "my-api", "appPackageIndexUrl": "https://pypi.notes-demo.cn/simple/", **OWN_APP},
+            r"fastapi-deploy:appRequirement = 'my-api': .*not pinned to one version",
+        ),
+        (
+            {"appPackage": "docs"},
+            r"fastapi-deploy:appAsgiPath = \(unset\): your own app is deployed .*; set it to your app's 'module:app'",
+        ),
     ],
 )
 def test_bad_prod_values_stop_the_program_with_key_value_and_fix(
@@ -315,12 +453,4 @@ def test_docker_platform_refuses_acme() -> None:
         pulumi.RunError,
         match=r"fastapi-deploy:certificates = 'acme': .*no public DNS name.*; use 'self-signed'",
     ):
-        run_main("dev", {"certificates": "acme", "acmeEmail": "ops@example.com"})
-
-
-def test_secret_values_are_never_echoed_in_errors() -> None:
-    with pytest.raises(
-        pulumi.RunError, match=r"fastapi-deploy:appSecretEnv = \[secret\]: a line is not NAME=value"
-    ) as raised:
-        run_main("prod", {"appSecretEnv": "TOKEN hunter2"})
-    assert "hunter2" not in str(raised.value)
+        run_main("dev", {"certificates": "acme", "acmeEmail": "ops@notes-demo.cn"})

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from fastapi_deploy.artifacts import tooling_archive
 from fastapi_deploy.cloud_init import HostLayout, RenderedUserData, render_user_data
-from fastapi_deploy.stack_model import AppSpec, ObjectStorageSpec
-from tests.host_specs import acme_spec, self_signed_spec
+from fastapi_deploy.stack_model import ObjectStorageSpec
+from tests.host_specs import acme_spec, sample_app, self_signed_spec
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -27,9 +28,9 @@ SPECS = {
     "self-signed": self_signed_spec(admin_ssh_keys=()),
     "storage-and-env": acme_spec(
         object_storage=ObjectStorageSpec(endpoint_url="https://tos-s3-cn-beijing.volces.com", bucket="notes-prod", region="cn-beijing", access_key_id="AK", secret_access_key="SK"),
-        app=AppSpec(env={"LOG_LEVEL": "info"}, secret_env={"API_TOKEN": "t"}),
+        app=sample_app(env={"LOG_LEVEL": "info"}, secret_env={"API_TOKEN": "t"}),
     ),
-    "no-migrations": acme_spec(app=AppSpec(migration_command=None)),
+    "no-migrations": acme_spec(app=sample_app(migration_command=None)),
 }
 
 
@@ -74,7 +75,12 @@ def _nginx_tree(rendered: RenderedUserData, tmp_path: Path) -> Path:
     sites = tmp_path / "sites-enabled"
     sites.mkdir()
     (tmp_path / "logs").mkdir()
+    # The config needs no dynamic module; the outer machine's modules-enabled/ (whatever it
+    # has installed) must not decide the result.
+    modules = tmp_path / "modules-enabled"
+    modules.mkdir()
     moves = {
+        "/etc/nginx/modules-enabled/": f"{modules}/",
         "/etc/nginx/sites-enabled/": f"{sites}/",
         f"{layout.certificate_dir}/": f"{certs}/",
         "/var/log/nginx/": f"{tmp_path}/logs/",
@@ -132,7 +138,7 @@ def test_systemd_accepts_the_units(name: str, tmp_path: Path) -> None:
     assert units
     result = _run(["systemd-analyze", "verify", *map(str, units)], cwd=tmp_path)
     # The app's virtualenv and the host tooling exist only on a host; any other finding fails.
-    on_host_only = r"Command (/opt/api/venv/bin/(gunicorn|python)|/usr/local/sbin/app-host-certificate) is not executable"
+    on_host_only = r"Command (/opt/api/venv/bin/gunicorn|/usr/local/sbin/app-host) is not executable"
     findings = [
         line for line in (result.stdout + result.stderr).splitlines()
         if line.strip() and not re.search(on_host_only, line)
@@ -169,10 +175,11 @@ def test_exposure_check_is_live(tmp_path: Path) -> None:
     assert result.returncode != 0
 
 
-def test_shellcheck_passes_on_the_host_tooling() -> None:
-    scripts = sorted((REPO / "cloud_init" / "files").glob("*.sh"))
-    assert len(scripts) == 2
-    scripts += [REPO / "scripts" / "deploy", REPO / ".ci" / "run"]
+def test_shellcheck_passes_on_the_shell_scripts() -> None:
+    # The host tooling is Python now; shell is left for the repository's own scripts.
+    scripts = sorted(path for path in (REPO / "scripts").iterdir() if path.read_text().startswith("#!/usr/bin/env bash"))
+    assert len(scripts) >= 1
+    scripts += [REPO / ".ci" / "run"]
     result = _run(["shellcheck", "--severity=style", *map(str, scripts)])
     assert result.returncode == 0, result.stdout
 
@@ -184,11 +191,11 @@ def test_gunicorn_check_config_loads_the_app(tmp_path: Path) -> None:
     env = dict(os.environ, DATABASE_URL="postgresql://notes:pw@127.0.0.1:5432/notes")
     result = _run([str(VENV_BIN / "gunicorn"), "--check-config", "--config", str(conf), "notes_api.main:app"], env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    # The worker class named in the config imports from the tooling directory.
-    tooling = tmp_path / "tooling"
-    tooling.mkdir()
-    (tooling / "app_host_worker.py").write_text(rendered.file("/usr/local/lib/app-host/app_host_worker.py").content)
-    loaded = _run([sys.executable, "-c", "from gunicorn.util import load_class; print(load_class('app_host_worker.AppHostWorker'))"], env=dict(env, PYTHONPATH=str(tooling)), cwd=tmp_path)
+    # The worker class named in the config imports from the tooling's zipapp, as gunicorn's
+    # pythonpath puts it on sys.path on the host.
+    tooling = tmp_path / "app-host"
+    tooling.write_bytes(tooling_archive())
+    loaded = _run([sys.executable, "-c", "from gunicorn.util import load_class; print(load_class('app_host.worker.AppHostWorker'))"], env=dict(env, PYTHONPATH=str(tooling)), cwd=tmp_path)
     assert "AppHostWorker" in loaded.stdout, loaded.stderr
     broken = _run([str(VENV_BIN / "gunicorn"), "--check-config", "--config", str(conf), "notes_api.main:missing"], env=env, cwd=tmp_path)
     assert broken.returncode != 0

@@ -4,15 +4,31 @@ import pytest
 from pydantic import ValidationError
 
 from fastapi_deploy.stack_model import AcmeCertificates, AppSpec, Capacity, ObjectStorageSpec
-from tests.host_specs import acme_spec
+from tests.host_specs import acme_spec, sample_app
 
 
-def test_defaults_deploy_the_sample_app() -> None:
+def test_spec_defaults() -> None:
     spec = acme_spec()
-    assert spec.app.requirement == "notes-api==0.1.0"
-    assert spec.app.asgi_path == "notes_api.main:app"
-    assert spec.app_name == "api"
+    assert spec.app_name == "api" and spec.admin_user == "ops"
     assert spec.domains == ("api.example.test", "www.example.test")
+    # An app spec has no source, ASGI path or readiness path of its own: nothing to guess.
+    assert AppSpec.model_fields["asgi_path"].is_required()
+    assert AppSpec.model_fields["readiness_path"].is_required()
+    assert AppSpec.model_fields["migration_command"].default is None
+
+
+def test_an_app_has_exactly_one_source() -> None:
+    with pytest.raises(ValidationError, match="exactly one source"):
+        sample_app(package=None)
+    with pytest.raises(ValidationError, match="exactly one source"):
+        sample_app(requirement="notes-api==0.1.0")
+    assert sample_app(package=None, requirement="notes-api==0.1.0").requirement == "notes-api==0.1.0"
+
+
+@pytest.mark.parametrize("requirement", ["notes-api", "notes-api>=0.1", "notes-api==0.*", "notes-api @ https://x.test/a.whl", "notes-api==1,!=2"])
+def test_a_requirement_must_pin_one_version(requirement: str) -> None:
+    with pytest.raises(ValidationError, match="is not pinned to one version; pin it exactly"):
+        sample_app(package=None, requirement=requirement)
 
 
 def test_domains_are_normalised() -> None:
@@ -48,7 +64,11 @@ def test_bad_host_values_are_refused_with_a_fix(overrides: dict[str, Any], messa
 @pytest.mark.parametrize(
     "app, message",
     [
-        ({"requirement": "notes api ==="}, r"requirement='notes api ===' is not a pip requirement"),
+        ({"package": None, "requirement": "notes api ==="}, r"requirement='notes api ===' is not a pip requirement"),
+        ({"readiness_path": "readyz"}, r"readiness_path='readyz' must be a URL path starting with '/'"),
+        ({"package": {"name": "../evil.whl", "sha256": "0" * 64}}, r"artifact name '../evil.whl' must be a plain file name"),
+        ({"package": {"name": "a.whl", "sha256": "ABC"}}, r"sha256='ABC' is not 64 lower-case hex digits"),
+        ({"timeout_seconds": 1}, r"timeout_seconds"),
         ({"asgi_path": "notes_api.main"}, r"asgi_path='notes_api.main' must be 'package.module:attribute'"),
         ({"package_index_url": "ftp://mirror/simple"}, r"package_index_url='ftp://mirror/simple' must be an absolute https:// or http:// URL"),
         ({"env": {"lower": "x"}}, r"name 'lower' must be upper case"),
@@ -61,7 +81,7 @@ def test_bad_host_values_are_refused_with_a_fix(overrides: dict[str, Any], messa
 )
 def test_bad_app_values_are_refused_with_a_fix(app: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        AppSpec(**app)
+        sample_app(**app)
 
 
 def test_private_acme_ca_is_accepted() -> None:
@@ -73,7 +93,7 @@ def test_private_acme_ca_is_accepted() -> None:
 def test_secrets_do_not_show_in_repr() -> None:
     spec = acme_spec(
         object_storage=ObjectStorageSpec(endpoint_url="https://tos-s3.example.test", bucket="notes-bucket", region="cn-beijing", access_key_id="AKID", secret_access_key="very-secret"),
-        app=AppSpec(secret_env={"API_TOKEN": "token-value"}),
+        app=sample_app(secret_env={"API_TOKEN": "token-value"}),
     )
     text = repr(spec) + str(spec)
     for secret in ("secret-pw", "very-secret", "token-value", "AKID"):

@@ -1,14 +1,17 @@
 import base64
 import gzip
 import hashlib
+import io
+import zipfile
 from typing import Any
 
 import pytest
 import yaml
 
+from fastapi_deploy.artifacts import tooling_archive
 from fastapi_deploy.cloud_init import USER_DATA_LIMIT_BYTES, UserDataTooLarge, render_user_data
-from fastapi_deploy.stack_model import AppSpec, Capacity, ObjectStorageSpec
-from tests.host_specs import ADMIN_KEY, acme_spec, self_signed_spec
+from fastapi_deploy.stack_model import Capacity, ObjectStorageSpec
+from tests.host_specs import ADMIN_KEY, SAMPLE_PACKAGE, acme_spec, sample_app, self_signed_spec
 
 
 def _config(text: str) -> dict[str, Any]:
@@ -57,14 +60,55 @@ def test_ssh_passwords_and_root_are_off() -> None:
     assert "PasswordAuthentication no" in sshd and "PermitRootLogin no" in sshd
 
 
-def test_packages_and_single_bootstrap_step() -> None:
+def test_packages_and_the_two_first_boot_steps() -> None:
     config = _config(render_user_data(acme_spec()).cloud_config)
-    assert {"nginx", "certbot", "python3-certbot-nginx", "python3-venv"} <= set(config["packages"])
-    assert config["runcmd"] == [["/usr/local/sbin/app-host-bootstrap"]]
+    assert {"nginx", "certbot", "python3-certbot-nginx", "python3-venv", "python3-boto3", "python3-psycopg"} <= set(
+        config["packages"]
+    )
+    # Fetch the tooling (checked against its digest), then hand over to it.
+    assert config["runcmd"] == [["/usr/local/lib/app-host/fetch-tooling"], ["/usr/local/sbin/app-host", "bootstrap"]]
+
+
+def test_the_tooling_is_named_by_its_digest_and_no_code_travels_in_the_user_data() -> None:
+    rendered = render_user_data(acme_spec())
+    archive = tooling_archive()
+    conf = rendered.file("/etc/app-host/host.conf").content
+    digest = hashlib.sha256(archive).hexdigest()
+    assert f"TOOLING_SHA256={digest}" in conf
+    assert f"TOOLING_KEY=artifacts/{digest}/app-host-" in conf
+    # Only the fetch script is code; the rest of the tooling is in the archive.
+    executable = [item.path for item in rendered.files if item.mode == "0755"]
+    assert executable == ["/usr/local/lib/app-host/fetch-tooling"]
+    with zipfile.ZipFile(io.BytesIO(archive)) as zipapp:
+        names = set(zipapp.namelist())
+    assert {"__main__.py", "app_host/cli.py", "app_host/worker.py", "app_host/migrate.py"} <= names
+
+
+def test_store_keys_are_root_only_and_nowhere_else() -> None:
+    rendered = render_user_data(acme_spec())
+    files = _written(_config(rendered.cloud_config))
+    store = files["/etc/app-host/store.conf"]
+    assert store["permissions"] == "0600" and store["owner"] == "root:root"
+    assert "STORE_SECRET_ACCESS_KEY=hosts-secret" in store["text"]
+    assert "STORE_ADDRESSING_STYLE=virtual" in store["text"]
+    assert [path for path, entry in files.items() if "hosts-secret" in entry["text"]] == ["/etc/app-host/store.conf"]
+
+
+def test_the_app_package_is_installed_from_the_fetched_file_never_by_name() -> None:
+    rendered = render_user_data(acme_spec())
+    requirements = rendered.file("/etc/app-host/requirements.txt").content.splitlines()
+    assert requirements[-1] == "/var/lib/app-host/artifacts/app-src.tar.gz"
+    assert not any(line.startswith("notes-api") for line in requirements)
+    conf = rendered.file("/etc/app-host/host.conf").content
+    assert f"APP_ARTIFACT_KEY=artifacts/{SAMPLE_PACKAGE.sha256}/app-src.tar.gz" in conf
+    assert f"APP_ARTIFACT_SHA256={SAMPLE_PACKAGE.sha256}" in conf
+    pinned = render_user_data(acme_spec(app=sample_app(package=None, requirement="notes-api==0.1.0")))
+    assert pinned.file("/etc/app-host/requirements.txt").content.splitlines()[-1] == "notes-api==0.1.0"
+    assert "APP_ARTIFACT_KEY=''" in pinned.file("/etc/app-host/host.conf").content
 
 
 def test_environment_file_is_private_to_the_service_user_and_deferred() -> None:
-    spec = acme_spec(app=AppSpec(env={"FEATURE": 'a "quoted" $value'}, secret_env={"API_TOKEN": "tok"}))
+    spec = acme_spec(app=sample_app(env={"FEATURE": 'a "quoted" $value'}, secret_env={"API_TOKEN": "tok"}))
     rendered = render_user_data(spec)
     files = _written(_config(rendered.cloud_config))
     env = files["/etc/api/env"]
@@ -90,9 +134,9 @@ def test_gunicorn_gets_the_capacity_model_count_and_a_socket_never_a_port() -> N
     conf = rendered.file("/etc/api/gunicorn.conf.py").content
     assert "workers = 6\n" in conf
     assert 'bind = ["unix:/run/api/gunicorn.sock"]' in conf
-    assert 'worker_class = "app_host_worker.AppHostWorker"' in conf
-    assert 'pythonpath = "/usr/local/lib/app-host"' in conf
-    assert rendered.file("/usr/local/lib/app-host/app_host_worker.py").content.startswith('"""The gunicorn worker')
+    assert 'worker_class = "app_host.worker.AppHostWorker"' in conf
+    # The worker class is loaded from the tooling's zipapp.
+    assert 'pythonpath = "/usr/local/sbin/app-host"' in conf
     for item in rendered.files:
         assert "0.0.0.0:8000" not in item.content and "bind = [\"0.0.0.0" not in item.content
     socket = rendered.file("/etc/systemd/system/api.socket").content
@@ -110,12 +154,12 @@ def test_app_unit_is_notify_restarting_reloadable_and_after_migrations() -> None
 def test_migration_unit_holds_the_advisory_lock_before_the_app() -> None:
     unit = render_user_data(acme_spec()).file("/etc/systemd/system/api-migrate.service").content
     assert "Type=oneshot" in unit and "RemainAfterExit=yes" in unit and "Before=api.service" in unit
-    assert "/usr/local/lib/app-host/migrate_once.py --lock-key " in unit
+    assert "ExecStart=/usr/local/sbin/app-host migrate --lock-key " in unit
     assert unit.rstrip().count("-- /opt/api/venv/bin/notes-api-migrate") == 1
 
 
 def test_no_migration_step_when_the_app_has_none() -> None:
-    rendered = render_user_data(acme_spec(app=AppSpec(migration_command=None)))
+    rendered = render_user_data(acme_spec(app=sample_app(migration_command=None)))
     paths = {f.path for f in rendered.files}
     assert "/etc/systemd/system/api-migrate.service" not in paths
     assert "api-migrate" not in rendered.file("/etc/systemd/system/api.service").content
@@ -157,10 +201,10 @@ def test_self_signed_needs_no_acme_settings() -> None:
 
 
 def test_plain_http_private_index_is_trusted_explicitly() -> None:
-    spec = acme_spec(app=AppSpec(package_index_url="http://10.0.0.9:3141/root/prod/+simple/"))
+    spec = acme_spec(app=sample_app(package_index_url="http://10.0.0.9:3141/root/prod/+simple/"))
     requirements = render_user_data(spec).file("/etc/app-host/requirements.txt").content
     assert requirements.splitlines()[:2] == ["--index-url http://10.0.0.9:3141/root/prod/+simple/", "--trusted-host 10.0.0.9"]
-    assert "notes-api==0.1.0" in requirements and "gunicorn==27.0.1" in requirements
+    assert "gunicorn==27.0.1" in requirements
 
 
 def test_rendering_is_deterministic() -> None:
@@ -171,6 +215,6 @@ def test_user_data_fits_the_cloud_limit_and_oversize_is_refused() -> None:
     assert render_user_data(acme_spec()).size_bytes <= USER_DATA_LIMIT_BYTES
     # Random-looking values do not compress: 20 KB of them cannot fit.
     noise = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(700))
-    big = acme_spec(app=AppSpec(secret_env={"BLOB": noise}))
+    big = acme_spec(app=sample_app(secret_env={"BLOB": noise}))
     with pytest.raises(UserDataTooLarge, match=r"app_name='api' is \d+ bytes, over the 16384-byte limit"):
         render_user_data(big)

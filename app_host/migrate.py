@@ -1,11 +1,12 @@
-"""Run the app's migration command while holding a Postgres advisory lock.
+"""`app-host migrate`: run the app's migration command while holding a Postgres advisory lock.
 
 Hosts of a fleet boot together and each runs this before its app starts. The first to take
 the session-level lock migrates; the others wait on the lock and then run the same command,
-which finds the schema at head and does nothing. Installed on the host and run with the app's
-virtualenv Python (which has psycopg); the lock key and limits come from the command line.
+which finds the schema at head and does nothing. Runs with the host's Python and Debian's
+python3-psycopg (the app need not use psycopg); the lock key and limits come from the
+command line.
 
-usage: migrate_once.py --lock-key N --wait-seconds S -- COMMAND [ARG...]
+usage: app-host migrate --lock-key N --wait-seconds S -- COMMAND [ARG...]
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import time
 
 import psycopg
@@ -37,7 +37,7 @@ def _connect(url: str, deadline: float) -> psycopg.Connection[tuple[object, ...]
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="migrate-once")
+    parser = argparse.ArgumentParser(prog="app-host migrate")
     parser.add_argument("--lock-key", type=int, required=True)
     parser.add_argument("--wait-seconds", type=float, required=True)
     parser.add_argument("command", nargs="+")
@@ -62,6 +62,3 @@ def main(argv: list[str]) -> int:
         # The lock is released when this connection closes, whatever the command did.
         return subprocess.run(args.command, check=False).returncode
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,136 @@
+"""The host's settings, as the user data wrote them.
+
+`/etc/app-host/host.conf` (world-readable) and `/etc/app-host/store.conf` (root only: it holds
+the store's keys) are shell-style `NAME=value` files, quoted with `shlex`, so the few lines of
+shell that run before Python exists can source them too.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "HOST_CONF",
+    "STORE_CONF",
+    "ConfigError",
+    "HostConfig",
+    "StoreConfig",
+    "read_assignments",
+]
+
+HOST_CONF = Path("/etc/app-host/host.conf")
+STORE_CONF = Path("/etc/app-host/store.conf")
+
+
+class ConfigError(Exception):
+    """A settings file is missing or lacks a setting the command needs."""
+
+
+def read_assignments(path: Path) -> dict[str, str]:
+    """NAME=value lines of `path`; blank lines and comments are skipped."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        words = shlex.split(stripped)
+        if len(words) != 1 or "=" not in words[0]:
+            raise ConfigError(f"{path}:{number} is not NAME=value")
+        name, _, value = words[0].partition("=")
+        values[name] = value
+    return values
+
+
+def _require(values: dict[str, str], path: Path, name: str) -> str:
+    try:
+        return values[name]
+    except KeyError:
+        raise ConfigError(f"{path} has no {name}") from None
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """What this host runs: the app, its names and where its certificate comes from."""
+
+    app_name: str
+    venv_dir: Path
+    domains: tuple[str, ...]
+    certificate_kind: str
+    certificate_dir: Path
+    acme_webroot: Path
+    acme_directory: str
+    acme_email: str
+    acme_ca_bundle: str
+    self_signed_days: int
+    app_artifact_key: str
+    app_artifact_sha256: str
+
+    @classmethod
+    def load(cls, path: Path = HOST_CONF) -> HostConfig:
+        values = read_assignments(path)
+
+        def get(name: str) -> str:
+            return _require(values, path, name)
+
+        return cls(
+            app_name=get("APP_NAME"),
+            venv_dir=Path(get("VENV_DIR")),
+            domains=tuple(get("DOMAINS").split()),
+            certificate_kind=get("CERTIFICATE_KIND"),
+            certificate_dir=Path(get("CERTIFICATE_DIR")),
+            acme_webroot=Path(get("ACME_WEBROOT")),
+            acme_directory=values.get("ACME_DIRECTORY", ""),
+            acme_email=values.get("ACME_EMAIL", ""),
+            acme_ca_bundle=values.get("ACME_CA_BUNDLE", ""),
+            self_signed_days=int(values.get("SELF_SIGNED_DAYS") or 0),
+            app_artifact_key=values.get("APP_ARTIFACT_KEY", ""),
+            app_artifact_sha256=values.get("APP_ARTIFACT_SHA256", ""),
+        )
+
+    @property
+    def primary_domain(self) -> str:
+        return self.domains[0]
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where the shared store is (the stack's bucket, or a directory on a dev host)."""
+
+    kind: str
+    path: Path
+    endpoint_url: str
+    bucket: str
+    region: str
+    addressing_style: str
+    access_key_id: str
+    secret_access_key: str
+
+    @classmethod
+    def load(cls, path: Path = STORE_CONF) -> StoreConfig:
+        values = read_assignments(path)
+        kind = _require(values, path, "STORE_KIND")
+        if kind not in ("s3", "local"):
+            raise ConfigError(f"{path}: STORE_KIND={kind!r} is neither s3 nor local")
+        if kind == "s3":
+            for name in ("STORE_ENDPOINT_URL", "STORE_BUCKET", "STORE_ACCESS_KEY_ID", "STORE_SECRET_ACCESS_KEY"):
+                _require(values, path, name)
+        return cls(
+            kind=kind,
+            path=Path(values.get("STORE_PATH") or "/var/lib/app-host/store"),
+            endpoint_url=values.get("STORE_ENDPOINT_URL", ""),
+            bucket=values.get("STORE_BUCKET", ""),
+            region=values.get("STORE_REGION", ""),
+            addressing_style=values.get("STORE_ADDRESSING_STYLE") or "virtual",
+            access_key_id=values.get("STORE_ACCESS_KEY_ID", ""),
+            secret_access_key=values.get("STORE_SECRET_ACCESS_KEY", ""),
+        )
+
+    def __repr__(self) -> str:
+        # Never show the secret key, even in a traceback.
+        return f"StoreConfig(kind={self.kind!r}, bucket={self.bucket!r}, endpoint_url={self.endpoint_url!r})"

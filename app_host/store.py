@@ -1,0 +1,162 @@
+"""The shared store: the stack's bucket (S3-compatible: TOS in production) or, on a dev host,
+a local directory the platform fills.
+
+Keys are '/'-separated. `get` returns None for a missing key and raises StoreUnavailable when
+the store cannot be asked (network, credentials, server errors): callers keep what they have
+and say why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from .config import StoreConfig
+
+__all__ = ["LocalStore", "S3Store", "Store", "StoreUnavailable", "open_store"]
+
+TIMEOUT_SECONDS = 10
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached or refused the request."""
+
+
+class Store(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class LocalStore:
+    """A directory used as the store (dev hosts: the platform uploads files into it)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or any(part in ("", ".", "..") for part in parts):
+            raise ValueError(f"store key {key!r} is not a plain relative path")
+        return self.root.joinpath(*parts)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StoreUnavailable(f"{self.describe()}: {key}: {error.strerror}") from None
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, partial = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(partial, path)
+        except OSError as error:
+            raise StoreUnavailable(f"{self.describe()}: {key}: {error.strerror}") from None
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    def describe(self) -> str:
+        return f"local store {self.root}"
+
+
+class S3Store:
+    """An S3-compatible bucket. Objects are written with server-side encryption."""
+
+    def __init__(self, config: StoreConfig, client: Any = None) -> None:
+        self.bucket = config.bucket
+        self.endpoint_url = config.endpoint_url
+        self._client = client or _client(config)
+
+    def get(self, key: str) -> bytes | None:
+        errors = _botocore_errors()
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            body: bytes = response["Body"].read()
+            return body
+        except errors.ClientError as error:
+            if _error_code(error) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise StoreUnavailable(f"{self.describe()}: get {key}: {_error_code(error)}") from None
+        except errors.BotoCoreError as error:
+            raise StoreUnavailable(f"{self.describe()}: get {key}: {error}") from None
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        errors = _botocore_errors()
+        try:
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                ServerSideEncryption="AES256",
+            )
+        except (errors.ClientError, errors.BotoCoreError) as error:
+            raise StoreUnavailable(f"{self.describe()}: put {key}: {_describe_error(error)}") from None
+
+    def delete(self, key: str) -> None:
+        errors = _botocore_errors()
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except (errors.ClientError, errors.BotoCoreError) as error:
+            raise StoreUnavailable(f"{self.describe()}: delete {key}: {_describe_error(error)}") from None
+
+    def describe(self) -> str:
+        return f"bucket {self.bucket} at {self.endpoint_url}"
+
+
+def _client(config: StoreConfig) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=config.endpoint_url,
+        region_name=config.region or None,
+        aws_access_key_id=config.access_key_id,
+        aws_secret_access_key=config.secret_access_key,
+        config=Config(
+            connect_timeout=TIMEOUT_SECONDS,
+            read_timeout=TIMEOUT_SECONDS,
+            retries={"total_max_attempts": 3, "mode": "standard"},
+            # TOS's S3 endpoint serves virtual-hosted requests only; a local test server on
+            # an IP address needs path style. The user data says which.
+            s3={"addressing_style": config.addressing_style},
+            signature_version="s3v4",
+        ),
+    )
+
+
+def _botocore_errors() -> Any:
+    import botocore.exceptions
+
+    return botocore.exceptions
+
+
+def _error_code(error: Any) -> str:
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", "unknown"))
+
+
+def _describe_error(error: Exception) -> str:
+    code = _error_code(error)
+    return code if code != "unknown" else str(error)
+
+
+def open_store(config: StoreConfig) -> Store:
+    if config.kind == "local":
+        return LocalStore(config.path)
+    return S3Store(config)

@@ -1,0 +1,61 @@
+"""HostArtifacts: the files app hosts install, uploaded to the stack's bucket.
+
+The host tooling (always) and the app's package (when the app ships as a file) go to their
+content-addressed keys (`artifacts/<sha256>/<name>`), where hosts fetch them and check the
+digest the user data names. One HostArtifacts per bucket: the objects belong to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pulumi
+import pulumi_volcengine as volcengine
+from pydantic import Field
+
+from fastapi_deploy.artifacts import LocalArtifact, tooling_artifact
+from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
+
+__all__ = ["HostArtifacts", "HostArtifactsArgs"]
+
+
+class HostArtifactsArgs(ComponentArgs):
+    bucket_name: StrInput = Field(description="Bucket the hosts' store is in. Required.")
+    artifacts: tuple[LocalArtifact, ...] = Field(
+        default=(),
+        description="Files to ship besides the host tooling, such as the app's package "
+        "(fastapi_deploy.artifacts.project_artifact or file_artifact). Default (): the tooling only.",
+    )
+
+
+class HostArtifacts(pulumi.ComponentResource):
+    """One private, encrypted object per artifact.
+
+    A new build of an artifact is a new key; the object of the old build is deleted once
+    nothing in the stack names it any more. On delete: the objects are deleted.
+    """
+
+    object_keys: list[str]
+
+    def __init__(self, name: str, args: HostArtifactsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(project_token("storage", "HostArtifacts"), name, None, opts)
+        shipped = {item.ref.key: item for item in (tooling_artifact(), *args.artifacts)}
+        self.object_keys = sorted(shipped)
+        for key in self.object_keys:
+            artifact = shipped[key]
+            volcengine.tos.BucketObject(
+                # Named by the file name: a rebuilt artifact replaces this resource (new key
+                # first, the old object deleted once the hosts' configuration names the new one).
+                f"{name}-{artifact.ref.name}",
+                bucket_name=args.bucket_name,
+                object_name=key,
+                file_path=str(artifact.path),
+                # The provider re-uploads only when an input changes and never hashes the file;
+                # TOS checks the body against this digest.
+                content_md5=hashlib.md5(artifact.path.read_bytes()).hexdigest(),
+                content_type="application/octet-stream",
+                encryption="AES256",
+                public_acl="private",
+                opts=child(self),
+            )
+        self.register_outputs({"object_keys": self.object_keys})
