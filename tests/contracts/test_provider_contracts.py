@@ -238,7 +238,8 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
 def test_no_accepted_configuration_breaks_a_documented_rule() -> None:
     outcomes: Counter[str] = Counter()
 
-    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    # derandomize: the same 60 examples each run, so the accepted/refused mix is stable.
+    @settings(max_examples=60, deadline=None, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(configs())
     def check(values: dict[str, Any]) -> None:
         try:
