@@ -42,12 +42,6 @@ from stack import build_foundation
 
 HERE = Path(__file__).resolve().parent
 
-FLEET_TLS_WARNING = (
-    "certificates=acme on a fleet is not finished: every host runs Certbot behind the load "
-    "balancer and Let's Encrypt's validation requests land on random hosts, so issuance "
-    "fails; see docs/cloud-layer.md"
-)
-
 
 def read_stack_config() -> StackConfig:
     """All `<project>:*` keys, validated together; problems stop the program with one line
@@ -113,8 +107,6 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
     exports: dict[str, Any] = {}
     deployed: pulumi.Resource
     if config.fleet_enabled:
-        if config.fleet_tls_unfinished:
-            pulumi.log.warn(FLEET_TLS_WARNING)
         balancer = LoadBalancer(
             "app-lb",
             LoadBalancerArgs(

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import certificates
+from . import tls
 from .artifacts import fetch_artifact
 from .config import HostConfig, StoreConfig
+from .host_files import install_host_files
 from .store import open_store
-from .system import log, run, systemctl
+from .system import CommandFailed, atomic_write, log, run, systemctl, warn
+from .units import tooling_units
 
 __all__ = ["REQUIREMENTS", "bootstrap"]
 
 REQUIREMENTS = Path("/etc/app-host/requirements.txt")
+UNIT_DIR = Path("/etc/systemd/system")
+# How long a booting host waits for another host that is ordering the fleet's certificate.
+ISSUER_WAIT_SECONDS = 600
 
 
 def install_app(config: HostConfig) -> None:
@@ -37,8 +42,15 @@ def install_app(config: HostConfig) -> None:
     run(["chmod", "-R", "go-w", str(config.venv_dir)], quiet=True)
 
 
-def start_app(config: HostConfig) -> None:
+def install_units(config: HostConfig) -> list[str]:
+    units = tooling_units(config)
+    for name, text in units.items():
+        atomic_write(UNIT_DIR / name, text.encode())
     systemctl("daemon-reload")
+    return sorted(units)
+
+
+def start_app(config: HostConfig) -> None:
     systemctl("enable", "--now", f"{config.app_name}.socket")
     # Pulls in the migration unit first (Requires/After); fails here if the app cannot start.
     systemctl("enable", "--now", f"{config.app_name}.service")
@@ -50,25 +62,38 @@ def start_proxy(config: HostConfig) -> None:
     link.unlink(missing_ok=True)
     link.symlink_to(f"/etc/nginx/sites-available/{config.app_name}.conf")
     config.acme_webroot.mkdir(mode=0o755, parents=True, exist_ok=True)
-    # Nginx needs a certificate before the real one exists: a short-lived placeholder.
-    certificates.placeholder(config)
+    if config.certificate_kind == "self-signed":
+        if tls.installed(config) in (None, tls.PLACEHOLDER):
+            tls.self_signed(config, config.self_signed_days, "self-signed")
+    else:
+        # Nginx needs a certificate before the real one exists: a short-lived placeholder.
+        tls.placeholder(config)
     run(["nginx", "-t"])
     systemctl("enable", "nginx")
     systemctl("restart", "nginx")
 
 
 def obtain_certificate(config: HostConfig) -> None:
-    systemctl("enable", f"{config.app_name}-certificate.timer")
-    systemctl("start", f"{config.app_name}-certificate.timer")
-    systemctl("start", f"{config.app_name}-certificate.service")
-    if config.certificate_kind == "acme":
-        systemctl("enable", "--now", "certbot.timer")
+    """The fleet's certificate: from the store if another host already has it, else ordered
+    by this host, or by whichever host holds the lock while this one waits for it."""
+    if config.certificate_kind != "acme":
+        return
+    systemctl("enable", "--now", "app-host-acme-responder.socket")
+    try:
+        run([tls.TOOL, "tls", "renew", "--wait", str(ISSUER_WAIT_SECONDS)], timeout=ISSUER_WAIT_SECONDS + 600)
+    except CommandFailed as error:
+        # Not fatal: the placeholder serves, and the timer tries again (DNS may not point
+        # here yet, or the CA may be down).
+        warn(f"no certificate yet ({error}); app-host-tls-renew.timer retries")
+    systemctl("enable", "--now", "app-host-tls-sync.timer", "app-host-tls-renew.timer")
 
 
 def bootstrap(config: HostConfig) -> None:
+    install_host_files()
     systemctl("restart", "systemd-journald")
     systemctl("try-reload-or-restart", "ssh.service", check=False)
     install_app(config)
+    log(f"tooling units: {', '.join(install_units(config)) or 'none'}")
     start_app(config)
     start_proxy(config)
     obtain_certificate(config)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from . import __version__
@@ -16,8 +15,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"app-host {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("bootstrap", help="first boot: install the app, start the units and Nginx")
-    certificate = commands.add_parser("certificate", help="the host's TLS certificate")
-    certificate.add_argument("action", choices=("placeholder", "obtain", "install"))
+    tls = commands.add_parser("tls", help="the fleet's certificate")
+    tls.add_argument("action", choices=("sync", "renew", "auth-hook", "cleanup-hook"))
+    tls.add_argument("--wait", type=float, default=0, help="renew: seconds to wait for the fleet's lock")
+    tls.add_argument("--force", action="store_true", help="renew: order a new certificate even if not due")
+    commands.add_parser("acme-responder", help="answer HTTP-01 challenges from the store (systemd socket)")
     # Parsed by the migrate module itself (its own options come before the command).
     commands.add_parser("migrate", help="run the migration command under the fleet's advisory lock")
     return parser
@@ -36,19 +38,27 @@ def main(argv: list[str] | None = None) -> int:
     from .config import HostConfig
     from .system import set_log_prefix
 
-    set_log_prefix(f"app-host {args.command}")
+    set_log_prefix(f"app-host {args.command}" + (f" {args.action}" if args.command == "tls" else ""))
     config = HostConfig.load()
     if args.command == "bootstrap":
         from .bootstrap import bootstrap
 
         bootstrap(config)
-    elif args.command == "certificate":
-        from . import certificates
+    elif args.command == "acme-responder":
+        from .acme_responder import serve
 
-        if args.action == "placeholder":
-            certificates.placeholder(config)
-        elif args.action == "obtain":
-            certificates.obtain(config)
+        serve(config)
+    elif args.command == "tls":
+        from . import tls
+        from .config import StoreConfig
+        from .store import open_store
+
+        if args.action == "sync":
+            tls.sync(config, open_store(StoreConfig.load()))
+        elif args.action == "renew":
+            tls.renew(config, wait_seconds=args.wait, force=args.force)
+        elif args.action == "auth-hook":
+            tls.auth_hook(config)
         else:
-            certificates.install(config, os.environ.get("RENEWED_LINEAGE"))
+            tls.cleanup_hook(config)
     return 0

@@ -68,6 +68,8 @@ class HostConfig:
     acme_email: str
     acme_ca_bundle: str
     self_signed_days: int
+    certificate_renew_days: int
+    certificate_sync_seconds: int
     app_artifact_key: str
     app_artifact_sha256: str
 
@@ -89,6 +91,8 @@ class HostConfig:
             acme_email=values.get("ACME_EMAIL", ""),
             acme_ca_bundle=values.get("ACME_CA_BUNDLE", ""),
             self_signed_days=int(values.get("SELF_SIGNED_DAYS") or 0),
+            certificate_renew_days=int(values.get("CERTIFICATE_RENEW_DAYS") or 30),
+            certificate_sync_seconds=int(values.get("CERTIFICATE_SYNC_SECONDS") or 60),
             app_artifact_key=values.get("APP_ARTIFACT_KEY", ""),
             app_artifact_sha256=values.get("APP_ARTIFACT_SHA256", ""),
         )
@@ -96,6 +100,11 @@ class HostConfig:
     @property
     def primary_domain(self) -> str:
         return self.domains[0]
+
+    @property
+    def env_file(self) -> Path:
+        """The app's environment file (it holds DATABASE_URL)."""
+        return Path(f"/etc/{self.app_name}/env")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ACME_CA_BUNDLE",
+    "ACME_RESPONDER_SOCKET",
     "APP_HOST_TOOL",
     "ARTIFACTS_DIR",
     "FETCH_TOOLING",
@@ -30,6 +31,8 @@ APP_HOST_TOOL = "/usr/local/sbin/app-host"
 # The few lines that fetch the zipapp before it exists.
 FETCH_TOOLING = "/usr/local/lib/app-host/fetch-tooling"
 ARTIFACTS_DIR = "/var/lib/app-host/artifacts"
+# Where the tooling's challenge responder listens (app_host.units makes the socket).
+ACME_RESPONDER_SOCKET = "/run/app-host/acme-responder.sock"
 WORKER_CLASS = "app_host.worker.AppHostWorker"
 
 
@@ -84,9 +87,6 @@ class HostLayout:
         return f"{self.app_name}-migrate.service"
 
     @property
-    def certificate_unit(self) -> str:
-        return f"{self.app_name}-certificate.service"
-
-    @property
-    def certificate_timer(self) -> str:
-        return f"{self.app_name}-certificate.timer"
+    def live_certificate_dir(self) -> str:
+        """The pair Nginx serves: one symlink the tooling switches atomically."""
+        return f"{self.certificate_dir}/current"

@@ -2,68 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi_deploy.cloud_init.layout import HostLayout
-from fastapi_deploy.stack_model.host_spec import AppHostSpec
+from fastapi_deploy.cloud_init.layout import ACME_RESPONDER_SOCKET, HostLayout
+from fastapi_deploy.stack_model.host_spec import AcmeCertificates, AppHostSpec
 
-__all__ = ["render_nginx_conf", "render_site"]
-
-# Mozilla "intermediate" (guideline 6.0): TLS 1.2 + 1.3, forward-secret AEAD suites only.
-_TLS12_CIPHERS = ":".join(
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-    )
-)
+__all__ = ["render_site"]
 
 # Nginx must drop idle upstream connections before gunicorn does, or a request can be sent on
 # a connection gunicorn is closing. gunicorn's keepalive is set above this (see gunicorn.py).
 UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS = 30
-
-
-def render_nginx_conf() -> str:
-    """The whole /etc/nginx/nginx.conf: Debian's enables TLS 1.0/1.1 at http level, which a
-    site file cannot override, so the host owns this file."""
-    return f"""\
-# Managed by the app-host user data; edits are lost when the host is replaced.
-user www-data;
-worker_processes auto;
-# Each proxied request holds two descriptors (client and upstream).
-worker_rlimit_nofile 8192;
-pid /run/nginx.pid;
-error_log /var/log/nginx/error.log warn;
-include /etc/nginx/modules-enabled/*.conf;
-
-events {{
-    worker_connections 1024;
-}}
-
-http {{
-    sendfile on;
-    tcp_nopush on;
-    types_hash_max_size 2048;
-    server_tokens off;
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_ciphers {_TLS12_CIPHERS};
-    ssl_prefer_server_ciphers off;
-    ssl_session_timeout 1d;
-    ssl_session_cache shared:TLS:10m;
-    # nginx < 1.23.2 never rotates ticket keys, which would undo forward secrecy.
-    ssl_session_tickets off;
-
-    # Rotated by the nginx package's logrotate policy.
-    access_log /var/log/nginx/access.log;
-
-    include /etc/nginx/conf.d/*.conf;
-    include /etc/nginx/sites-enabled/*;
-}}
-"""
 
 
 def render_site(spec: AppHostSpec, layout: HostLayout) -> str:
@@ -71,6 +17,18 @@ def render_site(spec: AppHostSpec, layout: HostLayout) -> str:
     that refuse any Host header not ours."""
     names = " ".join(spec.domains)
     upstream = f"{spec.app_name}_app"
+    shared_acme = isinstance(spec.certificates, AcmeCertificates)
+    # The fleet's challenges: a token this host did not write is asked of the store.
+    challenge_store = "\n        error_page 404 = @acme_store;" if shared_acme else ""
+    challenge_location = (
+        f"""
+
+    location @acme_store {{
+        proxy_pass http://unix:{ACME_RESPONDER_SOCKET};
+    }}"""
+        if shared_acme
+        else ""
+    )
     return f"""\
 # Managed by the app-host user data; edits are lost when the host is replaced.
 upstream {upstream} {{
@@ -80,6 +38,14 @@ upstream {upstream} {{
     server unix:{layout.app_socket};
     keepalive 16;
     keepalive_timeout {UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS}s;
+}}
+
+# The certificate pair, through variables (see ssl_certificate below).
+map $ssl_server_name ${upstream}_certificate {{
+    default {layout.live_certificate_dir}/fullchain.pem;
+}}
+map $ssl_server_name ${upstream}_certificate_key {{
+    default {layout.live_certificate_dir}/privkey.pem;
 }}
 
 # Upgrade only when the client asks; an empty Connection header keeps upstream keepalive.
@@ -114,8 +80,8 @@ server {{
 
     location ^~ /.well-known/acme-challenge/ {{
         root {layout.acme_webroot};
-        default_type text/plain;
-    }}
+        default_type text/plain;{challenge_store}
+    }}{challenge_location}
 
     location / {{
         return 301 https://$host$request_uri;
@@ -127,8 +93,11 @@ server {{
     listen [::]:443 ssl http2;
     server_name {names};
 
-    ssl_certificate {layout.certificate_dir}/fullchain.pem;
-    ssl_certificate_key {layout.certificate_dir}/privkey.pem;
+    # Variables make Nginx load the pair at each new handshake: a renewed certificate is in
+    # use as soon as the tooling switches the symlink, with no reload (a reload closes idle
+    # kept-alive connections, which clients that do not retry see as errors).
+    ssl_certificate ${upstream}_certificate;
+    ssl_certificate_key ${upstream}_certificate_key;
 
     add_header Strict-Transport-Security "max-age=63072000" always;
     add_header X-Content-Type-Options "nosniff" always;

@@ -17,12 +17,10 @@ import yaml
 from fastapi_deploy.artifacts import tooling_ref
 from fastapi_deploy.cloud_init import layout as paths
 from fastapi_deploy.cloud_init.layout import HostLayout
-from fastapi_deploy.cloud_init.nginx import render_nginx_conf, render_site
+from fastapi_deploy.cloud_init.nginx import render_site
 from fastapi_deploy.cloud_init.systemd import (
     render_app_service,
     render_app_socket,
-    render_certificate_service,
-    render_certificate_timer,
     render_gunicorn_conf,
     render_journald_conf,
     render_migrate_service,
@@ -39,12 +37,11 @@ __all__ = ["USER_DATA_LIMIT_BYTES", "HostFile", "RenderedUserData", "UserDataToo
 # Volcengine ECS (and AWS EC2) accept at most 16 KB of user data before Base64.
 USER_DATA_LIMIT_BYTES = 16 * 1024
 
-# Debian 12 package names. python3-certbot-nginx is installed for operators who want it, but
-# issuance uses the webroot authenticator: the nginx plugin would rewrite the hardened site.
+# Debian 12 package names. Certbot without its nginx plugin: the plugin rewrites the hardened
+# site, and a hand-run `certbot --nginx` would order per host; the tooling drives Certbot.
 PACKAGES: tuple[str, ...] = (
     "nginx",
     "certbot",
-    "python3-certbot-nginx",
     "python3-venv",
     "openssl",
     "logrotate",
@@ -150,6 +147,8 @@ def _host_conf(spec: AppHostSpec, layout: HostLayout) -> str:
         "ACME_EMAIL": acme.contact_email if acme else "",
         "ACME_CA_BUNDLE": paths.ACME_CA_BUNDLE if acme and acme.ca_bundle_pem else "",
         "SELF_SIGNED_DAYS": str(getattr(certificates, "valid_days", 0)),
+        "CERTIFICATE_RENEW_DAYS": str(acme.renew_before_days if acme else 0),
+        "CERTIFICATE_SYNC_SECONDS": str(acme.sync_interval_seconds if acme else 0),
         "TOOLING_KEY": tooling.key,
         "TOOLING_SHA256": tooling.sha256,
         "APP_ARTIFACT_KEY": package.key if package else "",
@@ -177,15 +176,6 @@ def _store_conf(spec: AppHostSpec) -> str:
     return "# Managed by the app-host user data: the shared store (root only).\n" + "\n".join(lines) + "\n"
 
 
-def _sshd_conf() -> str:
-    return (
-        "# Managed by the app-host user data: keys only, never root.\n"
-        "PasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\n"
-        "PermitRootLogin no\n"
-    )
-
-
 def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
     """Every file an app host gets, in the order cloud-init writes them."""
     layout = HostLayout(spec.app_name)
@@ -195,18 +185,12 @@ def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
         HostFile(paths.STORE_CONF, _store_conf(spec), mode="0600", secret=True),
         HostFile(paths.FETCH_TOOLING, _tool("fetch_tooling.py"), mode="0755"),
         HostFile(paths.REQUIREMENTS, _requirements(spec)),
-        HostFile("/etc/ssh/sshd_config.d/10-app-host.conf", _sshd_conf()),
         HostFile("/etc/systemd/journald.conf.d/10-app-host.conf", render_journald_conf(spec)),
         HostFile(layout.gunicorn_conf, render_gunicorn_conf(spec, layout)),
         HostFile(f"/etc/systemd/system/{layout.socket_unit}", render_app_socket(layout)),
         HostFile(f"/etc/systemd/system/{layout.app_unit}", render_app_service(spec, layout)),
-        HostFile(
-            f"/etc/systemd/system/{layout.certificate_unit}", render_certificate_service(layout)
-        ),
-        HostFile(f"/etc/systemd/system/{layout.certificate_timer}", render_certificate_timer(layout)),
         # Readable only by the service user; systemd reads it as root before dropping privileges.
         HostFile(layout.env_file, _env_file(spec), mode="0400", owner=user, defer=True, secret=True),
-        HostFile("/etc/nginx/nginx.conf", render_nginx_conf(), defer=True),
         HostFile(f"/etc/nginx/sites-available/{spec.app_name}.conf", render_site(spec, layout), defer=True),
     ]
     if spec.app.migration_command is not None:
@@ -215,14 +199,8 @@ def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
         )
     certificates = spec.certificates
     if isinstance(certificates, AcmeCertificates) and certificates.ca_bundle_pem:
-        files += [
-            HostFile(paths.ACME_CA_BUNDLE, certificates.ca_bundle_pem),
-            # certbot.timer's renewals must trust the private CA too.
-            HostFile(
-                "/etc/systemd/system/certbot.service.d/10-app-host-ca.conf",
-                f"[Service]\nEnvironment=REQUESTS_CA_BUNDLE={paths.ACME_CA_BUNDLE}\n",
-            ),
-        ]
+        # A private CA: trusted for its ACME API and for the chains it issues.
+        files.append(HostFile(paths.ACME_CA_BUNDLE, certificates.ca_bundle_pem))
     return tuple(files)
 
 

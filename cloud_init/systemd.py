@@ -13,8 +13,6 @@ __all__ = [
     "migration_lock_key",
     "render_app_service",
     "render_app_socket",
-    "render_certificate_service",
-    "render_certificate_timer",
     "render_gunicorn_conf",
     "render_journald_conf",
     "render_migrate_service",
@@ -131,37 +129,6 @@ WorkingDirectory=/
 ExecStart={APP_HOST_TOOL} migrate --lock-key {migration_lock_key(spec)} --wait-seconds {spec.migration_wait_seconds} -- {argv}
 TimeoutStartSec={spec.migration_wait_seconds + 300}
 {HARDENING}"""
-
-
-def render_certificate_service(layout: HostLayout) -> str:
-    # Runs as root: it writes /etc/letsencrypt and reloads Nginx.
-    return f"""\
-[Unit]
-Description=Obtain the TLS certificate of {layout.app_name} if it is still missing
-After=network-online.target nginx.service
-Wants=network-online.target
-
-[Service]
-Type=oneshot
-ExecStart={APP_HOST_TOOL} certificate obtain
-"""
-
-
-def render_certificate_timer(layout: HostLayout) -> str:
-    # Retries a first issuance that failed (DNS not yet pointing here, CA down). Once the
-    # certificate exists the service is a no-op and certbot.timer renews it.
-    return f"""\
-[Unit]
-Description=Retry obtaining the TLS certificate of {layout.app_name}
-
-[Timer]
-OnBootSec=5min
-OnUnitInactiveSec=30min
-RandomizedDelaySec=2min
-
-[Install]
-WantedBy=timers.target
-"""
 
 
 def render_gunicorn_conf(spec: AppHostSpec, layout: HostLayout) -> str:

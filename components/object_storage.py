@@ -53,10 +53,16 @@ def app_bucket_policy(bucket_name: str) -> str:
 
 def hosts_bucket_policy(bucket_name: str) -> str:
     """IAM policy of the hosts' key: read the artifacts the stack uploads; read and write the
-    fleet's shared certificate (and its ACME challenges); nothing else."""
+    fleet's shared certificate (and its ACME challenges); list key names.
+
+    Listing is there for one reason: S3 answers a GET of a missing key with 403 AccessDenied
+    instead of 404 NoSuchKey unless the caller may list the bucket (S3 API reference,
+    GetObject, "Permissions"), and the first host must tell "no certificate yet" from "no
+    access". Names reveal nothing new: the hosts also hold the app's own key."""
     bucket = f"trn:tos:::{bucket_name}"
     return _document(
         [
+            {"Effect": "Allow", "Action": ["tos:ListBucket"], "Resource": [bucket]},
             {"Effect": "Allow", "Action": ["tos:GetObject"], "Resource": [f"{bucket}/{ARTIFACTS_PREFIX}*"]},
             {
                 "Effect": "Allow",

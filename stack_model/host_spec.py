@@ -119,8 +119,10 @@ def _check_http_url(field: str, value: str, *, allow_http: bool) -> str:
 
 
 class AcmeCertificates(BaseModel):
-    """Certificates from an ACME CA (Let's Encrypt by default), obtained by Certbot on the
-    host through HTTP-01 on port 80 and renewed by Debian's certbot.timer."""
+    """One certificate for the whole fleet from an ACME CA (Let's Encrypt by default): ordered
+    by one host at a time (a Postgres advisory lock) with Certbot over HTTP-01, which any host
+    answers from the store; kept in the store and installed by every host. A single host is a
+    fleet of one: a replaced host needs no new order."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -132,8 +134,22 @@ class AcmeCertificates(BaseModel):
     )
     ca_bundle_pem: str | None = Field(
         default=None,
-        description="PEM CA bundle to trust for a private ACME CA's API. Default: none, the "
-        "system trust store is used.",
+        description="PEM CA bundle of a private ACME CA: trusted for its API and for the chains "
+        "it issues, besides the system's roots. Default: none, the system trust store only.",
+    )
+    renew_before_days: int = Field(
+        default=30,
+        ge=1,
+        le=60,
+        description="Order a new certificate when the one in use expires within this many days. "
+        "Default 30, Certbot's window.",
+    )
+    sync_interval_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description="How often each host looks in the store for a newer certificate. Default 60: "
+        "a renewal reaches every host within about a minute.",
     )
 
     @field_validator("contact_email")

@@ -197,9 +197,9 @@ class StackConfig(BaseModel):
     )
     certificates: CertificateKind = _setting(
         "acme",
-        "Where TLS certificates come from: 'acme' (Let's Encrypt via Certbot on each host) or "
-        "'self-signed' (dev and tests). Default acme. A fleet behind the load balancer cannot "
-        "finish ACME HTTP-01 yet (see docs/cloud-layer.md).",
+        "Where TLS certificates come from: 'acme' (Let's Encrypt; one host at a time orders "
+        "under a database lock and the certificate is shared through the bucket, so a fleet "
+        "makes one order) or 'self-signed' (dev and tests). Default acme.",
         fix="use 'acme' or 'self-signed'",
     )
     acme_email: str = _setting(
@@ -800,11 +800,6 @@ class StackConfig(BaseModel):
     @property
     def zone_ids(self) -> tuple[str, ...]:
         return self.zones or (f"{self.region}-a", f"{self.region}-b")
-
-    @property
-    def fleet_tls_unfinished(self) -> bool:
-        """ACME behind a load balancer: validation requests land on random hosts."""
-        return self.fleet_enabled and self.certificates == "acme"
 
     def capacity(self) -> Capacity:
         try:

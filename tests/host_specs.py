@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi_deploy.stack_model import (
@@ -61,3 +62,37 @@ def acme_spec(**overrides: Any) -> AppHostSpec:
 
 def self_signed_spec(**overrides: Any) -> AppHostSpec:
     return acme_spec(certificates=SelfSignedCertificates(), **overrides)
+
+
+@functools.cache
+def private_ca_bundle() -> str:
+    """A 2 KB private-CA bundle as a company CA would hand out: an RSA-2048 root and an
+    intermediate, both real certificates (made here, keys thrown away)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    pems: list[str] = []
+    issuer_key = None
+    issuer_name = None
+    for common_name in ("Example Corp Root CA", "Example Corp Issuing CA 1"):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Corp"), x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer_name or name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(issuer_key or key, hashes.SHA256())
+        )
+        pems.append(certificate.public_bytes(serialization.Encoding.PEM).decode())
+        issuer_key, issuer_name = key, name
+    return "".join(pems)

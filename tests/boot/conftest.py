@@ -26,6 +26,7 @@ from .harness import (
     PebbleAcme,
     PostgresServer,
     S3Server,
+    SharedAddresses,
     build_base_rootfs,
 )
 from .host_parts import APP_PROJECT, BUILD_REQUIREMENTS, HELLO_PROJECT
@@ -293,6 +294,13 @@ def app_index(package_index_factory: PackageIndexFactory) -> PackageIndex:
     index = package_index_factory(bind_addresses=("0.0.0.0",))
     index.add_wheels_for([*SERVER_REQUIREMENTS, *BUILD_REQUIREMENTS], [APP_PROJECT, HELLO_PROJECT], index_local_projects=False)
     return index
+
+
+@pytest.fixture(scope="session")
+def shared_addresses() -> Iterator[SharedAddresses]:
+    """The services' and the load balancer's addresses every HostNetwork guest reaches."""
+    with SharedAddresses() as addresses:
+        yield addresses
 
 
 @pytest.fixture(scope="session")

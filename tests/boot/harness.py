@@ -42,9 +42,11 @@ if TYPE_CHECKING:
     import psycopg
 
 __all__ = [
+    "BALANCER_ADDRESS",
     "BASE_PACKAGES",
     "DEBIAN_SUITE",
     "RECIPE_VERSION",
+    "SERVICES_ADDRESS",
     "CommandError",
     "Guest",
     "GuestFactory",
@@ -55,10 +57,14 @@ __all__ = [
     "PebbleAcme",
     "PostgresServer",
     "S3Server",
+    "SharedAddresses",
+    "TcpBalancer",
     "WaitAborted",
     "build_base_rootfs",
     "debian_mirror",
     "free_port",
+    "hosts_entry",
+    "iptables_rule",
     "wait_for",
 ]
 
@@ -855,6 +861,14 @@ class Guest:
 _NETWORK_LOCK = Path("/run/boot-harness-networks.lock")
 _NETWORK_PREFIX = ipaddress.ip_network("10.213.0.0/16")
 
+SHARED_NETWORK = ipaddress.ip_network("10.213.255.0/24")
+# Where every guest finds the outer services (Postgres, the store, the index, pebble).
+SERVICES_ADDRESS = "10.213.255.254"
+# Where the test load balancer listens, and what the test DNS gives the fleet's domain.
+BALANCER_ADDRESS = "10.213.255.1"
+
+
+
 
 class HostNetwork:
     """A network namespace for one guest, joined to the outer machine by a veth pair.
@@ -889,9 +903,10 @@ class HostNetwork:
         _NETWORK_LOCK.parent.mkdir(parents=True, exist_ok=True)
         with _NETWORK_LOCK.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            index = next((n for n in range(256) if self._is_free(n)), None)
+            # 10.213.255.0/24 is SharedAddresses'.
+            index = next((n for n in range(255) if self._is_free(n)), None)
             if index is None:
-                raise RuntimeError("all 256 test host networks in 10.213.0.0/16 are in use")
+                raise RuntimeError("all 255 test host networks in 10.213.0.0/16 are in use")
             self._assign(index)
             try:
                 self._create()
@@ -979,6 +994,9 @@ class HostNetwork:
         )
         _run(["ip", "-n", ns, "link", "set", "lo", "up"])
         _run(["ip", "-n", ns, "link", "set", self.guest_interface, "up"])
+        # The shared addresses (SharedAddresses) are reached through the outer end, so that
+        # every guest names the same services and can boot the same user data.
+        _run(["ip", "-n", ns, "route", "add", str(SHARED_NETWORK), "via", self.outer_address])
 
 
 # --------------------------------------------------------------------------- postgres
@@ -1017,6 +1035,131 @@ class _OuterService:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# --------------------------------------------------------------------------- shared addresses
+
+
+class SharedAddresses(_OuterService):
+    """Addresses on the outer machine that guests in any HostNetwork reach the same way (each
+    namespace routes 10.213.255.0/24 to its outer end): the services' and the load balancer's
+    addresses as /32s on the outer loopback (the dummy link type needs a kernel module that a
+    container cannot load). Nothing is routed anywhere else."""
+
+    interface = "lo"
+    addresses = (SERVICES_ADDRESS, BALANCER_ADDRESS)
+
+    def _present(self, address: str) -> bool:
+        shown = _run(["ip", "-o", "addr", "show", "dev", self.interface, "to", f"{address}/32"], check=False)
+        return bool(shown.stdout.strip())
+
+    def start(self) -> Self:
+        for address in self.addresses:
+            if not self._present(address):
+                _run(["ip", "addr", "add", f"{address}/32", "dev", self.interface])
+        return self
+
+    def stop(self) -> None:
+        for address in self.addresses:
+            if self._present(address):
+                _run(["ip", "addr", "del", f"{address}/32", "dev", self.interface], check=False)
+
+
+class TcpBalancer(_OuterService):
+    """HAProxy passing TCP 80 and 443 at `address` round-robin to backends: the test bed's
+    stand-in for the CLB, health-checked as the LoadBalancer component configures it (TCP to
+    443 for both listeners, its thresholds; interval shortened). So a booting host whose
+    packaged Nginx already answers on 80 gets no traffic, ACME validations included, until
+    the bootstrap has put our site on 443. `set_backends` restarts it with a new list."""
+
+    def __init__(self, work_dir: Path, address: str = BALANCER_ADDRESS) -> None:
+        self.work_dir = work_dir
+        self.address = address
+        self.backends: list[str] = []
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _config(self) -> str:
+        # The component's own values, so the stand-in follows them if they change.
+        from fastapi_deploy.components.load_balancer import HEALTH_CHECK_PORT, LoadBalancerArgs
+
+        rise = LoadBalancerArgs.model_fields["healthy_threshold"].default
+        fall = LoadBalancerArgs.model_fields["unhealthy_threshold"].default
+        lines = [
+            "global",
+            "    maxconn 4096",
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 120s",
+            "    timeout server 120s",
+        ]
+        for port in (80, 443):
+            lines += [f"frontend in{port}", f"    bind {self.address}:{port}", f"    default_backend out{port}"]
+            lines += [f"backend out{port}", "    balance roundrobin"]
+            lines += [
+                f"    server host{index} {backend}:{port} check port {HEALTH_CHECK_PORT} inter 1s"
+                f" rise {rise} fall {fall}"
+                for index, backend in enumerate(self.backends)
+            ]
+        return "\n".join(lines) + "\n"
+
+    def set_backends(self, backends: Sequence[str]) -> None:
+        self.backends = list(backends)
+        self.stop()
+        self.start()
+
+    def start(self) -> Self:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        config = self.work_dir / "haproxy.cfg"
+        config.write_text(self._config())
+        _run(["haproxy", "-c", "-f", config])
+        with (self.work_dir / "haproxy.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                ["haproxy", "-db", "-f", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+        def listening() -> bool:
+            if self._process is not None and self._process.poll() is not None:
+                raise WaitAborted(f"haproxy exited: {_tail(self.work_dir / 'haproxy.log')}")
+            with socket.create_connection((self.address, 443), 1):
+                return True
+
+        wait_for(listening, 10, 0.1, "haproxy listening")
+        return self
+
+    def stop(self) -> None:
+        _stop_process(self._process, signal.SIGTERM, 10)
+        self._process = None
+
+    def log_files(self) -> list[Path]:
+        return [self.work_dir / "haproxy.log"]
+
+
+@contextlib.contextmanager
+def hosts_entry(name: str, address: str, hosts_file: Path = Path("/etc/hosts")) -> Any:
+    """`name` resolves to `address` on the outer machine for the block (for clients such as
+    wrk that take no --resolve); the file is put back byte for byte afterwards."""
+    original = hosts_file.read_bytes()
+    hosts_file.write_bytes(original + f"\n{address} {name}  # boot test\n".encode())
+    try:
+        yield
+    finally:
+        hosts_file.write_bytes(original)
+
+
+@contextlib.contextmanager
+def iptables_rule(chain: str, *rule: str) -> Any:
+    """One iptables rule on the outer machine for the block, removed afterwards. For faults
+    between the outer services and the test's own guests only."""
+    _run(["iptables", "-I", chain, *rule])
+    try:
+        yield
+    finally:
+        _run(["iptables", "-D", chain, *rule], check=False)
 
 
 class S3Server(_OuterService):
@@ -1319,6 +1462,16 @@ class PebbleAcme(_OuterService):
     @property
     def directory_url(self) -> str:
         return f"https://{self._client_host}:{self.acme_port}/dir"
+
+    def directory_url_for(self, address: str) -> str:
+        """The directory as a client reaching pebble at `address` names it (the address must
+        be among the listener certificate's names)."""
+        return f"https://{address}:{self.acme_port}/dir"
+
+    def orders(self) -> int:
+        """How many orders pebble has taken since it started (it logs the count at each)."""
+        counts = re.findall(r"There are now (\d+) orders in the db", (self.work_dir / "pebble.log").read_text(errors="replace"))
+        return int(counts[-1]) if counts else 0
 
     @property
     def listener_ca_pem(self) -> str:

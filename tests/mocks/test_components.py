@@ -349,8 +349,11 @@ def test_object_storage_bucket_is_private_encrypted_versioned_with_backup_expiry
             },
         ]
     }
+    # Hosts may list: without it S3 answers a GET of a missing key (no certificate yet) with
+    # 403, not 404 (S3 API reference, GetObject, "Permissions").
     assert policies["files-hosts-policy"] == {
         "Statement": [
+            {"Effect": "Allow", "Action": ["tos:ListBucket"], "Resource": ["trn:tos:::files-k3q9x2ab"]},
             {"Effect": "Allow", "Action": ["tos:GetObject"], "Resource": ["trn:tos:::files-k3q9x2ab/artifacts/*"]},
             {
                 "Effect": "Allow",

@@ -16,10 +16,13 @@ from typing import Any
 
 import pulumi
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.mocks.harness import (
     FILLED_IN,
     ProgramRun,
+    Registration,
     cloud_config_of,
     load_stack_file,
     run_main,
@@ -84,11 +87,16 @@ def prod() -> ProgramRun:
     return run_main("prod")
 
 
-def host_files(run: ProgramRun) -> dict[str, str]:
+def host_registration(run: ProgramRun) -> Registration:
+    """The one resource whose user data every host boots."""
     hosts = run.of_type(CONFIGURATION) or run.of_type(INSTANCE) or run.of_type("docker:index/container:Container")
     host = [item for item in hosts if item.type != "docker:index/container:Container" or item.name.endswith("app-host-container")]
     assert len(host) == 1
-    return written_files(host[0])
+    return host[0]
+
+
+def host_files(run: ProgramRun) -> dict[str, str]:
+    return written_files(host_registration(run))
 
 
 def host_conf(run: ProgramRun) -> dict[str, str]:
@@ -239,8 +247,54 @@ def test_stacks_preview_with_unknown_values(stack: str) -> None:
     assert len(run.registrations) == len(run_main(stack).registrations)
 
 
-def test_prod_warns_that_fleet_tls_is_not_finished(prod: ProgramRun) -> None:
-    assert any("not finished" in warning for warning in prod.warnings)
+def _shares_one_certificate(run: ProgramRun) -> None:
+    """What makes ACME work behind a balancer, read from the user data the hosts boot: the
+    shared store with the hosts' own key (the one whose policy covers tls/), Nginx handing
+    challenges it does not hold to the store responder, and no Certbot run of its own (the
+    tooling orders under the database lock)."""
+    files = host_files(run)
+    store = shell_settings(files["/etc/app-host/store.conf"])
+    keys = {item.name for item in run.of_type("volcengine:iam/accessKey:AccessKey")}
+    assert "app-files-hosts-key" in keys  # the mocks make each key's id from its name
+    assert store["STORE_ACCESS_KEY_ID"] == "AKLTmockapp-files-hosts-key"
+    assert store["STORE_BUCKET"] == run.one("volcengine:tos/bucket:Bucket").inputs["bucketName"]
+    site = files["/etc/nginx/sites-available/api.conf"]
+    assert "error_page 404 = @acme_store;" in site
+    assert "proxy_pass http://unix:/run/app-host/acme-responder.sock;" in site
+    assert not any("certbot" in " ".join(map(str, command)) for command in cloud_config_of(host_registration(run)).get("runcmd", []))
+
+
+def test_prod_fleet_orders_one_certificate_for_all_hosts(prod: ProgramRun) -> None:
+    assert host_conf(prod)["CERTIFICATE_KIND"] == "acme"
+    _shares_one_certificate(prod)
+    assert prod.warnings == []
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fleet=st.booleans(),
+    certificates=st.sampled_from(["acme", "self-signed"]),
+    sizes=st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(1, 6)),
+)
+def test_no_accepted_config_gives_hosts_their_own_acme_orders(
+    fleet: bool, certificates: str, sizes: tuple[int, int, int]
+) -> None:
+    """Whatever shape the stack takes, a host with ACME never orders on its own: either the
+    config is refused, or the hosts share the one certificate."""
+    minimum, desired, maximum = sizes
+    overrides = {
+        "fleetEnabled": fleet,
+        "certificates": certificates,
+        "fleetMinSize": minimum,
+        "fleetDesiredSize": desired,
+        "fleetMaxSize": maximum,
+    }
+    try:
+        run = run_main("prod", overrides)
+    except pulumi.RunError:
+        return  # refused, with its message (other tests read those)
+    if certificates == "acme":
+        _shares_one_certificate(run)
 
 
 def test_single_host_mode_uses_an_app_host_and_no_load_balancer() -> None:

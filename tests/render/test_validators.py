@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from fastapi_deploy.app_host.config import HostConfig
+from fastapi_deploy.app_host.host_files import HOST_FILES
+from fastapi_deploy.app_host.units import tooling_units
 from fastapi_deploy.artifacts import tooling_archive
 from fastapi_deploy.cloud_init import HostLayout, RenderedUserData, render_user_data
 from fastapi_deploy.stack_model import ObjectStorageSpec
@@ -92,7 +95,8 @@ def _nginx_tree(rendered: RenderedUserData, tmp_path: Path) -> Path:
             text = text.replace(old, new)
         return text
 
-    (tmp_path / "nginx.conf").write_text(moved(rendered.file("/etc/nginx/nginx.conf").content))
+    # nginx.conf ships with the host tooling; the site comes from the user data.
+    (tmp_path / "nginx.conf").write_text(moved(HOST_FILES["/etc/nginx/nginx.conf"]))
     (sites / "api.conf").write_text(moved(rendered.file("/etc/nginx/sites-available/api.conf").content))
     return tmp_path / "nginx.conf"
 
@@ -144,6 +148,35 @@ def test_systemd_accepts_the_units(name: str, tmp_path: Path) -> None:
         if line.strip() and not re.search(on_host_only, line)
     ]
     assert findings == []
+
+
+def _tooling_units(tmp_path: Path) -> list[Path]:
+    """The units the host tooling installs at boot, for the host.conf the user data writes."""
+    host_conf = tmp_path / "host.conf"
+    host_conf.write_text(render_user_data(SPECS["acme"]).file("/etc/app-host/host.conf").content)
+    unit_dir = tmp_path / "etc/systemd/system"
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in tooling_units(HostConfig.load(host_conf)).items():
+        (unit_dir / name).write_text(text)
+    return sorted(unit_dir.glob("app-host-*"))
+
+
+def test_systemd_accepts_the_tooling_units(tmp_path: Path) -> None:
+    units = _tooling_units(tmp_path)
+    assert {unit.name for unit in units} >= {"app-host-acme-responder.socket", "app-host-tls-renew.timer", "app-host-tls-sync.timer"}
+    result = _run(["systemd-analyze", "verify", *map(str, units)], cwd=tmp_path)
+    findings = [
+        line for line in (result.stdout + result.stderr).splitlines()
+        if line.strip() and "Command /usr/local/sbin/app-host is not executable" not in line
+    ]
+    assert findings == []
+
+
+def test_the_challenge_responder_is_sandboxed(tmp_path: Path) -> None:
+    """It parses requests that come from the internet (through Nginx): the same bar as the app."""
+    path = next(unit for unit in _tooling_units(tmp_path) if unit.name == "app-host-acme-responder.service")
+    result = _run(["systemd-analyze", "security", "--offline=true", f"--threshold={EXPOSURE_THRESHOLD_TENTHS}", str(path)])
+    assert result.returncode == 0, result.stdout[-2000:]
 
 
 def test_systemd_verify_is_live(tmp_path: Path) -> None:

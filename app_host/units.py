@@ -1,0 +1,121 @@
+"""The systemd units of the host tooling itself, written by `app-host bootstrap`: they ship
+with the tooling (not in the user data) and call its subcommands."""
+
+from __future__ import annotations
+
+from .config import HostConfig
+
+__all__ = ["ACME_RESPONDER_SOCKET", "tooling_units"]
+
+TOOL = "/usr/local/sbin/app-host"
+ACME_RESPONDER_SOCKET = "/run/app-host/acme-responder.sock"
+
+# The sandbox of the units that need no root (the same hardening as the app's).
+_SANDBOX = """\
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+ProcSubset=pid
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+CapabilityBoundingSet=
+AmbientCapabilities=
+DevicePolicy=closed
+UMask=0077
+"""
+
+
+def tooling_units(config: HostConfig) -> dict[str, str]:
+    """File name -> content of the units for this host's certificate kind."""
+    if config.certificate_kind != "acme":
+        return {}
+    return {
+        "app-host-acme-responder.socket": f"""\
+[Unit]
+Description=Socket of the ACME challenge responder (Nginx only)
+
+[Socket]
+ListenStream={ACME_RESPONDER_SOCKET}
+SocketUser=www-data
+SocketGroup=www-data
+SocketMode=0600
+DirectoryMode=0755
+
+[Install]
+WantedBy=sockets.target
+""",
+        "app-host-acme-responder.service": f"""\
+[Unit]
+Description=ACME HTTP-01 challenges of the fleet, answered from its store
+Requires=app-host-acme-responder.socket
+After=network-online.target
+
+[Service]
+ExecStart={TOOL} acme-responder
+DynamicUser=yes
+LoadCredential=store.conf:/etc/app-host/store.conf
+{_SANDBOX}""",
+        # Root: it installs the certificate Nginx reads.
+        "app-host-tls-sync.service": f"""\
+[Unit]
+Description=Install the fleet's certificate from the store if it is newer
+After=network-online.target nginx.service
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart={TOOL} tls sync
+""",
+        "app-host-tls-sync.timer": f"""\
+[Unit]
+Description=Pick up a renewed certificate within {config.certificate_sync_seconds} seconds
+
+[Timer]
+OnBootSec={config.certificate_sync_seconds}s
+OnUnitActiveSec={config.certificate_sync_seconds}s
+AccuracySec=1s
+RandomizedDelaySec={max(1, config.certificate_sync_seconds // 6)}s
+
+[Install]
+WantedBy=timers.target
+""",
+        "app-host-tls-renew.service": f"""\
+[Unit]
+Description=Order the fleet's certificate when none is valid beyond {config.certificate_renew_days} days (one host at a time)
+After=network-online.target nginx.service app-host-acme-responder.socket
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart={TOOL} tls renew
+TimeoutStartSec=900
+""",
+        # Cheap when nothing is due (one read of the store); retries a first order that failed.
+        "app-host-tls-renew.timer": """\
+[Unit]
+Description=Check the fleet's certificate for renewal
+
+[Timer]
+OnBootSec=5min
+OnUnitActiveSec=30min
+RandomizedDelaySec=5min
+
+[Install]
+WantedBy=timers.target
+""",
+    }
