@@ -20,6 +20,7 @@ def render_site(spec: AppHostSpec, layout: HostLayout) -> str:
     shared_acme = isinstance(spec.certificates, AcmeCertificates)
     # The fleet's challenges: a token this host did not write is asked of the store.
     challenge_store = "\n        error_page 404 = @acme_store;" if shared_acme else ""
+    https_port = "" if spec.public_https_port == 443 else f":{spec.public_https_port}"
     challenge_location = (
         f"""
 
@@ -84,7 +85,7 @@ server {{
     }}{challenge_location}
 
     location / {{
-        return 301 https://$host$request_uri;
+        return 301 https://$host{https_port}$request_uri;
     }}
 }}
 

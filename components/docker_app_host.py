@@ -20,9 +20,10 @@ from fastapi_deploy.components._base import ComponentArgs, StrInput, child, proj
 from fastapi_deploy.components._user_data import HostSpecInput, rendered_cloud_config
 from fastapi_deploy.stack_model.host_spec import AppHostSpec, LocalStoreSpec
 
-__all__ = ["NOCLOUD_SEED_DIR", "DockerAppHost", "DockerAppHostArgs", "nocloud_meta_data"]
+__all__ = ["NOCLOUD_SEED_DIR", "SEED_PERMISSIONS", "DockerAppHost", "DockerAppHostArgs", "nocloud_meta_data"]
 
 NOCLOUD_SEED_DIR = "/var/lib/cloud/seed/nocloud"
+SEED_PERMISSIONS = "0600"
 
 
 def nocloud_meta_data(host_name: str, cloud_config: str) -> str:
@@ -158,11 +159,18 @@ class DockerAppHost(pulumi.ComponentResource):
                     target="/sys/fs/cgroup", source="/sys/fs/cgroup", type="bind", read_only=False
                 )
             ],
+            # The provider writes uploads 0644 unless told (terraform-provider-docker,
+            # resource_docker_container_funcs.go, upload mode); the user data holds the
+            # database password, so only root (cloud-init) may read it.
             uploads=[
                 docker.ContainerUploadArgs(
-                    file=f"{NOCLOUD_SEED_DIR}/user-data", content=self.user_data_cloud_config
+                    file=f"{NOCLOUD_SEED_DIR}/user-data",
+                    content=self.user_data_cloud_config,
+                    permissions=SEED_PERMISSIONS,
                 ),
-                docker.ContainerUploadArgs(file=f"{NOCLOUD_SEED_DIR}/meta-data", content=meta_data),
+                docker.ContainerUploadArgs(
+                    file=f"{NOCLOUD_SEED_DIR}/meta-data", content=meta_data, permissions=SEED_PERMISSIONS
+                ),
                 *store_files,
             ],
             ports=[

@@ -500,6 +500,14 @@ class AppHostSpec(BaseModel):
         "SSH (the cloud security group closes 22 too unless admin CIDRs are set).",
     )
     admin_user: str = Field(default="ops", description="Admin login with sudo. Default 'ops'.")
+    public_https_port: int = Field(
+        default=443,
+        ge=1,
+        le=65535,
+        description="Port clients reach HTTPS on, for the HTTP redirect. Default 443; the dev "
+        "stack publishes 443 on another port (devHttpsPort), and a redirect without it would "
+        "send browsers to a port nothing listens on.",
+    )
     max_body_size_mib: int = Field(
         default=10, ge=1, le=1024, description="Largest request body Nginx accepts. Default 10."
     )

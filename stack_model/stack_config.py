@@ -863,6 +863,8 @@ class StackConfig(BaseModel):
             database_url=SecretStr(database_url),
             object_storage=object_storage,
             admin_ssh_keys=self.admin_ssh_keys,
+            # On Docker, 443 is published as devHttpsPort: the redirect must name it.
+            public_https_port=self.dev_https_port if self.platform == "docker" else 443,
         )
 
     def _validated_host_spec(self) -> AppHostSpec:
@@ -890,6 +892,7 @@ _HOST_KEYS = {
     "app_name": "appName",
     "admin_user": "appName",
     "admin_ssh_keys": "adminSshKeys",
+    "public_https_port": "devHttpsPort",
     "database_url": "databaseUser",
     "": "appName",
 }

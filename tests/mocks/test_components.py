@@ -771,6 +771,9 @@ def test_docker_app_host_boots_the_same_user_data_on_loopback_ports(spec: AppHos
     uploads = {upload["file"]: upload for upload in container.inputs["uploads"]}
     assert uploads["/var/lib/cloud/seed/nocloud/user-data"]["content"] == render_user_data(spec).cloud_config
     assert uploads["/var/lib/cloud/seed/nocloud/meta-data"]["content"].startswith("instance-id: web-")
+    # The seed holds the database password: root-only, not the provider's default 0644.
+    assert uploads["/var/lib/cloud/seed/nocloud/user-data"]["permissions"] == "0600"
+    assert uploads["/var/lib/cloud/seed/nocloud/meta-data"]["permissions"] == "0600"
     # The host tooling sits in the container's store where the user data says, with its digest.
     tooling = tooling_artifact()
     placed = uploads[f"/var/lib/app-host/store/{tooling.ref.key}"]

@@ -265,3 +265,13 @@ def test_user_data_with_a_private_ca_bundle_fits_the_budget(shape: dict[str, obj
     rendered = render_user_data(spec)
     assert any(private_ca_bundle() in item.content for item in rendered.files)  # it travels inline
     assert rendered.size_bytes <= USER_DATA_BUDGET_BYTES
+
+
+def test_the_redirect_keeps_a_published_https_port() -> None:
+    """On the dev stack 443 is published as 8443: http://name:8080/x must go to :8443."""
+    assert "return 301 https://$host:8443$request_uri;" in render_user_data(acme_spec(public_https_port=8443)).file(
+        "/etc/nginx/sites-available/api.conf"
+    ).content
+    assert "return 301 https://$host$request_uri;" in render_user_data(acme_spec()).file(
+        "/etc/nginx/sites-available/api.conf"
+    ).content
