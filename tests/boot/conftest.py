@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from .docker_engine import DockerEngine
 from .harness import (
     Guest,
     GuestFactory,
@@ -312,3 +313,26 @@ def s3() -> Iterator[S3Server]:
 
 
 
+
+
+# --------------------------------------------------------------------------- docker
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[DockerEngine]:
+    """dockerd of the tests' own (socket under /run/fastapi-deploy-test-docker), stopped by
+    its PID at the end of the session; its data root keeps built images between runs."""
+    _require(_missing_tools(("dockerd", "docker", "iptables")), "the docker tests (apt-get install docker.io iptables)")
+    with DockerEngine() as engine:
+        yield engine
+
+
+def module_failed(request: pytest.FixtureRequest) -> Path | None:
+    """The log directory for this module if any of its tests failed, else None."""
+    module_id = request.node.nodeid
+    failed = any(node_id.startswith(module_id + "::") for node_id in request.config.stash[_FAILED_NODE_IDS])
+    if not failed:
+        return None
+    log_dir = _log_dir_for(Path(module_id).stem)
+    request.config.stash[_LOG_DIRS].append(log_dir)
+    return log_dir

@@ -21,8 +21,8 @@ class _PinnedConnection(http.client.HTTPSConnection):
     """HTTPS to `host` (SNI, Host header, certificate name) over a TCP connection to
     `address`: what a client resolving the domain to that address does."""
 
-    def __init__(self, host: str, address: str, context: ssl.SSLContext, timeout: float) -> None:
-        super().__init__(host, 443, context=context, timeout=timeout)
+    def __init__(self, host: str, address: str, context: ssl.SSLContext, timeout: float, port: int = 443) -> None:
+        super().__init__(host, port, context=context, timeout=timeout)
         self._address = address
         self._tls_context = context
 
@@ -40,6 +40,7 @@ class PinnedHttps:
     address: str
     ca_pem: str | None
     timeout: float = 10.0
+    port: int = 443
 
     def context(self) -> ssl.SSLContext:
         if self.ca_pem is None:
@@ -50,7 +51,7 @@ class PinnedHttps:
         return ssl.create_default_context(cadata=self.ca_pem)
 
     def connection(self) -> http.client.HTTPSConnection:
-        return _PinnedConnection(self.domain, self.address, self.context(), self.timeout)
+        return _PinnedConnection(self.domain, self.address, self.context(), self.timeout, self.port)
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
@@ -67,9 +68,9 @@ class PinnedHttps:
         return self.request("GET", path, headers=headers)
 
 
-def http_get(address: str, host: str, path: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
-    """Plain HTTP on port 80 with a chosen Host header."""
-    connection = http.client.HTTPConnection(address, 80, timeout=timeout)
+def http_get(address: str, host: str, path: str, timeout: float = 10.0, port: int = 80) -> tuple[int, dict[str, str], bytes]:
+    """Plain HTTP (port 80 unless told) with a chosen Host header."""
+    connection = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
         connection.request("GET", path, headers={"Host": host})
         response = connection.getresponse()
@@ -78,13 +79,13 @@ def http_get(address: str, host: str, path: str, timeout: float = 10.0) -> tuple
         connection.close()
 
 
-def served_certificate(domain: str, address: str) -> x509.Certificate:
+def served_certificate(domain: str, address: str, port: int = 443) -> x509.Certificate:
     """The leaf certificate the host presents for `domain` (not verified)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     with (
-        socket.create_connection((address, 443), 10) as raw,
+        socket.create_connection((address, port), 10) as raw,
         context.wrap_socket(raw, server_hostname=domain) as tls,
     ):
         der = tls.getpeercert(binary_form=True)
