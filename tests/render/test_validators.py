@@ -82,8 +82,12 @@ def _nginx_tree(rendered: RenderedUserData, tmp_path: Path) -> Path:
     # has installed) must not decide the result.
     modules = tmp_path / "modules-enabled"
     modules.mkdir()
+    # Likewise conf.d/, which on a host is empty; mime.types is nginx-common's own file.
+    extra = tmp_path / "conf.d"
+    extra.mkdir()
     moves = {
         "/etc/nginx/modules-enabled/": f"{modules}/",
+        "/etc/nginx/conf.d/": f"{extra}/",
         "/etc/nginx/sites-enabled/": f"{sites}/",
         f"{layout.certificate_dir}/": f"{certs}/",
         "/var/log/nginx/": f"{tmp_path}/logs/",
