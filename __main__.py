@@ -33,6 +33,8 @@ from fastapi_deploy.components import (
     LoadBalancerArgs,
     Monitoring,
     MonitoringArgs,
+    NatGateway,
+    NatGatewayArgs,
     ServerGroupAttachment,
 )
 from fastapi_deploy.components._base import secret
@@ -119,6 +121,18 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
             ),
             in_region,
         )
+        # Private hosts reach the package index and the ACME CA only through a NAT gateway.
+        egress = NatGateway(
+            "app-egress",
+            NatGatewayArgs(
+                vpc_id=network.vpc_id,
+                subnet_id=network.subnet_id_by_zone[zones[0]],
+                source_subnet_ids=network.subnet_id_by_zone,
+                bandwidth_mbps=config.egress_bandwidth_mbps,
+            ),
+            in_region,
+        )
+        exports["egress_address"] = egress.public_address
         fleet = AppFleet(
             "app-fleet",
             AppFleetArgs(
@@ -137,7 +151,8 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
                 scale_out_cooldown_seconds=config.scale_out_cooldown_seconds,
                 scale_in_cooldown_seconds=config.scale_in_cooldown_seconds,
             ),
-            hosts_options,
+            # Hosts boot once the SNAT rules exist, or their first boot finds no way out.
+            pulumi.ResourceOptions.merge(hosts_options, pulumi.ResourceOptions(depends_on=[egress])),
         )
         Monitoring(
             "app-alarms",

@@ -15,6 +15,7 @@ from fastapi_deploy.components.healthz_gate import HealthzGate, HealthzGateArgs
 from fastapi_deploy.components.host_artifacts import HostArtifacts, HostArtifactsArgs
 from fastapi_deploy.components.load_balancer import LoadBalancer, LoadBalancerArgs
 from fastapi_deploy.components.monitoring import Monitoring, MonitoringArgs
+from fastapi_deploy.components.nat_gateway import NatGateway, NatGatewayArgs
 from fastapi_deploy.components.network import Network, NetworkArgs
 from fastapi_deploy.components.object_storage import ObjectStorage, ObjectStorageArgs
 from fastapi_deploy.components.postgres import Postgres, PostgresArgs
@@ -40,6 +41,8 @@ __all__ = [
     "LoadBalancerArgs",
     "Monitoring",
     "MonitoringArgs",
+    "NatGateway",
+    "NatGatewayArgs",
     "Network",
     "NetworkArgs",
     "ObjectStorage",

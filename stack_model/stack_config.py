@@ -298,6 +298,15 @@ class StackConfig(BaseModel):
         ge=1,
         le=200,
     )
+    egress_bandwidth_mbps: int = _setting(
+        10,
+        "Peak bandwidth of the fleet's NAT gateway, the only way out for hosts without a "
+        "public address (packages, the ACME CA, the app's own calls), in Mbit/s. Default 10. "
+        "Fleet only.",
+        fix="set a whole number between 1 and 200",
+        ge=1,
+        le=200,
+    )
     fleet_enabled: bool = _setting(
         False,
         "Run an autoscaling fleet behind a load balancer. Default false: one host with its "

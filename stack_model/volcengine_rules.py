@@ -49,6 +49,7 @@ __all__ = [
 
 TF = "terraform-provider-volcengine@4446a06d volcengine/"
 CC = "terraform-provider-volcenginecc@fe912e86 internal/service/cloudcontrol/schemas/"
+CC_DOCS = "terraform-provider-volcenginecc@fe912e86 docs/resources/"
 
 # Disk types and system disk sizes a scaling configuration takes (CC
 # Volcengine_AutoScaling_ScalingConfiguration.json, Volumes): fewer than ECS itself.
@@ -175,6 +176,22 @@ def _text_rules() -> dict[str, TextRule]:
                 "start with a letter, digit or CJK character; then only , . _ space = - and full-width \uff0c\u3002",
                 "https://docs.byteplus.com/en/docs/vpc/CreateSecurityGroup; https://www.volcengine.com/docs/6401/70747",
                 ("http://", "https://"),
+            ),
+            TextRule(
+                "NAT gateway name",
+                f"[{lead}][{lead}._-]*",
+                1,
+                128,
+                "start with a letter, digit or CJK character; then only . _ -",
+                f"{CC_DOCS}natgateway_ngw.md:43",
+            ),
+            TextRule(
+                "NAT gateway description",
+                f"[{lead}][{vpc_desc_chars}]*",
+                1,
+                255,
+                "start with a letter, digit or CJK character; then only , . _ space = - and full-width \uff0c\u3002",
+                f"{CC_DOCS}natgateway_ngw.md:42",
             ),
             TextRule(
                 "security group rule description",
@@ -457,6 +474,8 @@ ECS_INSTANCE = "volcengine:ecs/instance:Instance"
 KEY_PAIR = "volcengine:ecs/keyPair:KeyPair"
 EIP = "volcengine:eip/address:Address"
 EIP_ASSOCIATE = "volcengine:eip/associate:Associate"
+NAT_GATEWAY = "volcengine:nat/gateway:Gateway"
+SNAT_ENTRY = "volcengine:nat/snatEntry:SnatEntry"
 CLB = "volcengine:clb/clb:Clb"
 LISTENER = "volcengine:clb/listener:Listener"
 SERVER_GROUP = "volcengine:clb/serverGroup:ServerGroup"
@@ -705,6 +724,8 @@ def _rules() -> list[Rule]:
     sg_rule_src = f"{TF}vpc/security_group_rule/resource_volcengine_security_group_rule.go"
     ecs_src = f"{TF}ecs/ecs_instance/resource_volcengine_ecs_instance.go"
     clb_src = f"{TF}clb/clb/resource_volcengine_clb.go"
+    nat_src = f"{TF}nat/nat_gateway/resource_volcengine_nat_gateway.go"
+    snat_src = f"{TF}nat/snat_entry/resource_volcengine_snat_entry.go"
     listener_src = f"{TF}clb/listener/resource_volcengine_listener.go"
     group_src = f"{TF}autoscaling/scaling_group/resource_volcengine_scaling_group.go"
     config_src = f"{TF}autoscaling/scaling_configuration/resource_volcengine_scaling_configuration.go"
@@ -746,6 +767,17 @@ def _rules() -> list[Rule]:
         custom(EIP, "bandwidth", "PostPaidByTraffic: 1-200 Mbps", "https://www.volcengine.com/docs/6402/71039", _traffic_bandwidth("billingType", "bandwidth")),
         text(EIP, "name", "VPC name"),
         one_of(EIP_ASSOCIATE, "instanceType", ("Nat", "NetworkInterface", "ClbInstance", "EcsInstance", "HaVip"), f"{TF}eip/eip_associate/resource_volcengine_eip_associate.go:46-57"),
+        # NAT gateway (the fleet's way out)
+        required(NAT_GATEWAY, "vpcId", f"{nat_src}:37-42"),
+        required(NAT_GATEWAY, "subnetId", f"{nat_src}:43-48"),
+        one_of(NAT_GATEWAY, "networkType", ("internet", "intranet"), f"{nat_src}:49-55"),
+        one_of(NAT_GATEWAY, "spec", ("Small", "Medium", "Large", "Extra_Large_1", "Extra_Large_2"), f"{CC_DOCS}natgateway_ngw.md:50"),
+        one_of(NAT_GATEWAY, "billingType", ("PostPaid", "PrePaid", "PostPaidByUsage"), f"{nat_src}:73-80"),
+        text(NAT_GATEWAY, "natGatewayName", "NAT gateway name"),
+        text(NAT_GATEWAY, "description", "NAT gateway description"),
+        required(SNAT_ENTRY, "natGatewayId", f"{snat_src}:39-44"),
+        at_least_one_of(SNAT_ENTRY, ("subnetId", "sourceCidr"), f"{snat_src}:45-52, 86-93 (ExactlyOneOf)", exactly=True),
+        required(SNAT_ENTRY, "eipId", f"{snat_src}:53-68", why="required on an internet NAT gateway"),
         # CLB
         one_of(CLB, "type", ("public", "private"), f"{clb_src}:58-64"),
         one_of(CLB, "loadBalancerSpec", ("small_1", "small_2", "medium_1", "medium_2", "large_1", "large_2"), f"{clb_src}:128-138"),

@@ -22,6 +22,8 @@ from fastapi_deploy.components import (
     HostArtifactsArgs,
     LoadBalancer,
     LoadBalancerArgs,
+    NatGateway,
+    NatGatewayArgs,
     Network,
     NetworkArgs,
     ObjectStorage,
@@ -100,6 +102,17 @@ def host_spec(values: list[str]) -> AppHostSpec:
     )
 
 
+# The hosts have private addresses only: their way out (packages at boot, the app's calls).
+egress = NatGateway(
+    "demo-egress",
+    NatGatewayArgs(
+        vpc_id=network.vpc_id,
+        subnet_id=network.subnet_id_by_zone[ZONES[0]],
+        source_subnet_ids=network.subnet_id_by_zone,
+    ),
+    in_region,
+)
+
 fleet = AppFleet(
     "demo-fleet",
     AppFleetArgs(
@@ -120,7 +133,7 @@ fleet = AppFleet(
         desired_size=2,
         max_size=4,
     ),
-    pulumi.ResourceOptions.merge(in_region, pulumi.ResourceOptions(depends_on=[artifacts])),
+    pulumi.ResourceOptions.merge(in_region, pulumi.ResourceOptions(depends_on=[artifacts, egress])),
 )
 
 pulumi.export("load_balancer_address", balancer.load_balancer_address)

@@ -32,6 +32,8 @@ from fastapi_deploy.components import (
     LoadBalancerArgs,
     Monitoring,
     MonitoringArgs,
+    NatGateway,
+    NatGatewayArgs,
     Network,
     NetworkArgs,
     ObjectStorage,
@@ -107,6 +109,49 @@ def test_network_has_a_vpc_and_one_subnet_per_zone() -> None:
 def test_network_refuses_bad_args(args: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         NetworkArgs(**args)
+
+
+# --- NatGateway ------------------------------------------------------------------------------
+
+
+def test_nat_gateway_gives_each_subnet_a_way_out_and_nothing_a_way_in() -> None:
+    run, gateway = build_component(
+        lambda: NatGateway(
+            "egress",
+            NatGatewayArgs(vpc_id="vpc", subnet_id="subnet-a", source_subnet_ids={"cn-beijing-a": "subnet-a", "cn-beijing-b": "subnet-b"}),
+        )
+    )
+    assert run.type_counts() == {
+        "fastapi-deploy:network:NatGateway": 1,
+        "volcengine:nat/gateway:Gateway": 1,
+        "volcengine:eip/address:Address": 1,
+        "volcengine:eip/associate:Associate": 1,
+        "volcengine:nat/snatEntry:SnatEntry": 2,
+    }
+    assert run.one("volcengine:nat/gateway:Gateway").inputs["subnetId"] == "subnet-a"
+    assert run.one("volcengine:eip/address:Address").inputs["bandwidth"] == 10
+    rules = {item.name: item.inputs for item in run.of_type("volcengine:nat/snatEntry:SnatEntry")}
+    assert rules == {
+        "egress-snat-cn-beijing-a": {"snatEntryName": "egress-cn-beijing-a", "natGatewayId": "egress-ngw-id", "subnetId": "subnet-a", "eipId": "egress-eip-id"},
+        "egress-snat-cn-beijing-b": {"snatEntryName": "egress-cn-beijing-b", "natGatewayId": "egress-ngw-id", "subnetId": "subnet-b", "eipId": "egress-eip-id"},
+    }
+    assert resolve(gateway.public_address)[0] == "203.0.113.20"
+    assert_parented(run, "fastapi-deploy:network:NatGateway", "egress")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"bandwidth_mbps": 500}, "less than or equal to 200"),
+        ({"source_subnet_ids": {"beijing": "s"}}, "'beijing' is not a zone"),
+        ({"source_subnet_ids": {}}, "at least 1 item"),
+        ({"spec": "Tiny"}, "Small"),
+    ],
+)
+def test_nat_gateway_refuses_bad_args(args: dict[str, Any], message: str) -> None:
+    values: dict[str, Any] = {"vpc_id": "vpc", "subnet_id": "s", "source_subnet_ids": {"cn-beijing-a": "s"}, **args}
+    with pytest.raises(ValidationError, match=message):
+        NatGatewayArgs(**values)
 
 
 # --- SecurityGroup ---------------------------------------------------------------------------

@@ -103,6 +103,7 @@ ROWS = [
     Row("systemDiskGib", {"systemDiskGib": 80}, inputs(CONFIGURATION, "volumes", "0", "size"), 80),
     Row("systemDiskType", {"systemDiskType": "ESSD_FlexPL"}, inputs(CONFIGURATION, "volumes", "0", "volumeType"), "ESSD_FlexPL"),
     Row("publicBandwidthMbps", {"publicBandwidthMbps": 50}, inputs("volcengine:clb/clb:Clb", "eipBillingConfig", "bandwidth"), 50),
+    Row("egressBandwidthMbps", {"egressBandwidthMbps": 30}, inputs("volcengine:eip/address:Address", "bandwidth", name="app-egress-eip"), 30),
     Row("fleetEnabled", {"fleetEnabled": False}, lambda run: bool(run.of_type(INSTANCE)), True),
     Row("fleetMinSize", {"fleetMinSize": 1}, inputs("volcengine:autoscaling/scalingGroup:ScalingGroup", "minInstanceNumber"), 1),
     Row("fleetDesiredSize", {"fleetDesiredSize": 3}, inputs("volcengine:autoscaling/scalingGroup:ScalingGroup", "desireInstanceNumber"), 3),

@@ -44,9 +44,13 @@ def test_the_example_runs_as_a_copy_outside_the_repository(tmp_path: Path) -> No
         "fastapi-deploy:storage:ObjectStorage",
         "fastapi-deploy:storage:HostArtifacts",
         "fastapi-deploy:network:LoadBalancer",
+        "fastapi-deploy:network:NatGateway",
         "fastapi-deploy:compute:AppFleet",
     ):
         assert counts[component] == 1, component
+    # Private hosts get their way out before they boot.
+    snat = {item.urn for item in run.of_type("volcengine:nat/snatEntry:SnatEntry")}
+    assert len(snat) == 2 and snat <= set(run.one("fastapi-deploy:compute:AppFleet").dependencies)
     group = run.one("volcengine:autoscaling/scalingGroup:ScalingGroup").inputs
     assert {item["port"] for item in group["serverGroupAttributes"]} == {80, 443}
     assert run.one("pulumi:providers:volcengine").inputs["region"] == "cn-shanghai"

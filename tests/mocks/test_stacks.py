@@ -65,6 +65,11 @@ PROD_TYPES = {
     "volcengine:iam/accessKey:AccessKey": 2,
     "fastapi-deploy:storage:HostArtifacts": 1,
     "volcengine:tos/bucketObject:BucketObject": 2,
+    "fastapi-deploy:network:NatGateway": 1,
+    "volcengine:nat/gateway:Gateway": 1,
+    "volcengine:eip/address:Address": 1,
+    "volcengine:eip/associate:Associate": 1,
+    "volcengine:nat/snatEntry:SnatEntry": 2,
     "fastapi-deploy:network:LoadBalancer": 1,
     "volcengine:clb/clb:Clb": 1,
     "volcengine:clb/serverGroup:ServerGroup": 2,
@@ -166,12 +171,42 @@ def test_prod_stack_exports_and_keeps_passwords_secret(prod: ProgramRun) -> None
         "url": f"https://{FILLED_IN['domain']}",
         "public_address": "203.0.113.10",
         "load_balancer_address": "203.0.113.10",
+        "egress_address": "203.0.113.20",
         "bucket_name": MOCK_BUCKET,
         "database_endpoint": f"{MOCK_RDS_HOST}:5432",
         "database_password": MOCK_PASSWORD_32,
         "host_console_password": MOCK_PASSWORD_32[:24],
     }
     assert prod.secret_outputs == {"database_password", "host_console_password"}
+
+
+def test_the_fleet_goes_out_through_a_nat_gateway_that_exists_before_the_hosts(prod: ProgramRun) -> None:
+    """Fleet hosts have no public address; on Volcengine such an instance reaches the
+    internet only through a public NAT gateway's SNAT rule (docs 6404/112021), and first boot
+    needs the package index and the ACME CA. One rule per zone subnet, with the gateway's
+    own address, and the fleet depends on all of it."""
+    gateway = prod.one("volcengine:nat/gateway:Gateway")
+    assert gateway.inputs["networkType"] == "internet"
+    address = prod.named("app-egress-eip")
+    association = prod.one("volcengine:eip/associate:Associate")
+    assert association.inputs == {"allocationId": "app-egress-eip-id", "instanceId": "app-egress-ngw-id", "instanceType": "Nat"}
+    subnets = {item.name: f"{item.name}-id" for item in prod.of_type("volcengine:vpc/subnet:Subnet")}
+    rules = prod.of_type("volcengine:nat/snatEntry:SnatEntry")
+    assert sorted(rule.inputs["subnetId"] for rule in rules) == sorted(subnets.values())
+    assert {rule.inputs["eipId"] for rule in rules} == {f"{address.name}-id"}
+    assert all(association.urn in rule.dependencies for rule in rules)
+    # The fleet waits for the rules: depending on the component means on its children, and
+    # the fleet's own children register only once the fleet is registered after them.
+    fleet = prod.one("fastapi-deploy:compute:AppFleet")
+    assert {rule.urn for rule in rules} <= set(fleet.dependencies)
+    # Nothing comes in through it.
+    assert not prod.of_type("volcengine:nat/dnatEntry:DnatEntry")
+
+
+def test_a_single_host_needs_no_nat_gateway() -> None:
+    run = run_main("prod", {"fleetEnabled": False})
+    assert not run.of_type("volcengine:nat/gateway:Gateway")  # its own public address goes out
+    assert "egress_address" not in run.outputs
 
 
 def test_prod_fleet_user_data_carries_what_the_stack_file_asks(prod: ProgramRun) -> None:
