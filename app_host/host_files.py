@@ -19,7 +19,8 @@ worker_processes auto;
 # Each proxied request holds two descriptors (client and upstream).
 worker_rlimit_nofile 8192;
 pid /run/nginx.pid;
-error_log /var/log/nginx/error.log warn;
+# To the journal with the access log (the file stays only for errors before this is read).
+error_log syslog:server=unix:/dev/log,nohostname,tag=nginx warn;
 include /etc/nginx/modules-enabled/*.conf;
 
 events {
@@ -42,8 +43,12 @@ http {
     # nginx < 1.23.2 never rotates ticket keys, which would undo forward secrecy.
     ssl_session_tickets off;
 
-    # Rotated by the nginx package's logrotate policy.
-    access_log /var/log/nginx/access.log;
+    # The host's one access log, in the journal (SYSLOG_IDENTIFIER=nginx) like the app's
+    # logs: the journal's limits bound it. upstream_time is the app's share of request_time.
+    log_format journal '$remote_addr "$request" $status $body_bytes_sent '
+                       'request_time=$request_time upstream_time=$upstream_response_time '
+                       'host=$host "$http_user_agent"';
+    access_log syslog:server=unix:/dev/log,nohostname,tag=nginx journal;
 
     include /etc/nginx/conf.d/*.conf;
     include /etc/nginx/sites-enabled/*;

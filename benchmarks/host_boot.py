@@ -93,7 +93,8 @@ def main() -> None:
                         certificates=AcmeCertificates(
                             contact_email="ops@example.test",
                             directory_url=pebble.directory_url,
-                            ca_bundle_pem=pebble.listener_ca_pem,
+                            # The API listener and the roots it issues from (hosts check the chain).
+                            ca_bundle_pem=pebble.listener_ca_pem + pebble.issuing_roots_pem(),
                         ),
                         app=sample_app_spec(index.url),
                         store=publish_for_hosts(s3, "bench", "127.0.0.1", app_project=APP_PROJECT),

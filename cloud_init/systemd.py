@@ -154,7 +154,9 @@ graceful_timeout = 30
 # Logs to stdout/stderr, which systemd sends to the journal.
 # No runtime control socket: nothing on the host manages gunicorn but systemd.
 control_socket_disable = True
-accesslog = "-"
+# No access log here: Nginx writes the one access log (with the upstream time) to the
+# journal; a second line per request from gunicorn cost 15-30% of throughput.
+accesslog = None
 errorlog = "-"
 loglevel = "info"
 """

@@ -194,6 +194,14 @@ def test_nginx_main_config_drops_old_tls() -> None:
     assert "ssl_session_tickets off;" in conf and "server_tokens off;" in conf
 
 
+def test_one_access_log_nginx_s_in_the_journal_with_the_upstream_time() -> None:
+    conf = HOST_FILES["/etc/nginx/nginx.conf"]
+    assert "access_log syslog:server=unix:/dev/log,nohostname,tag=nginx journal;" in conf
+    assert "upstream_time=$upstream_response_time" in conf
+    assert "error_log syslog:server=unix:/dev/log,nohostname,tag=nginx warn;" in conf
+    assert "accesslog = None\n" in render_user_data(acme_spec()).file("/etc/api/gunicorn.conf.py").content
+
+
 def test_private_acme_ca_is_trusted_for_issuance_and_renewal() -> None:
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     spec = acme_spec(certificates={"kind": "acme", "contact_email": "ops@example.test", "directory_url": "https://127.0.0.1:14000/dir", "ca_bundle_pem": pem})
