@@ -5,6 +5,7 @@ crashes, renewals) is systemd's job.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from . import tls
@@ -81,11 +82,13 @@ def obtain_certificate(config: HostConfig) -> None:
     systemctl("enable", "--now", "app-host-acme-responder.socket")
     try:
         run([tls.TOOL, "tls", "renew", "--wait", str(ISSUER_WAIT_SECONDS)], timeout=ISSUER_WAIT_SECONDS + 600)
-    except CommandFailed as error:
+    except (CommandFailed, subprocess.TimeoutExpired) as error:
         # Not fatal: the placeholder serves, and the timer tries again (DNS may not point
         # here yet, or the CA may be down).
         warn(f"no certificate yet ({error}); app-host-tls-renew.timer retries")
-    systemctl("enable", "--now", "app-host-tls-sync.timer", "app-host-tls-renew.timer")
+    finally:
+        # Whatever the first try did, the timers are what keep the host's certificate right.
+        systemctl("enable", "--now", "app-host-tls-sync.timer", "app-host-tls-renew.timer")
 
 
 def bootstrap(config: HostConfig) -> None:

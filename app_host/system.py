@@ -76,11 +76,17 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write `path` so that readers see the old or the new content, never half of it."""
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, group: str | None = None) -> None:
+    """Write `path` so that readers see the old or the new content, never half of it. Mode
+    and group are set on the file before it takes the name, so no reader ever finds it with
+    the wrong ones."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        if group is not None:
+            import grp
+
+            os.fchown(handle, 0, grp.getgrnam(group).gr_gid)
         os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as out:
             out.write(data)

@@ -18,7 +18,9 @@ logged and the host keeps what it serves.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import hashlib
 import json
 import os
@@ -30,6 +32,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,7 @@ from typing import Any
 from .config import HostConfig, StoreConfig
 from .locks import LockTimeout, advisory_lock, database_url_from_env_file, lock_key
 from .store import Store, StoreUnavailable, open_store
-from .system import atomic_write, log, run, warn
+from .system import CommandFailed, atomic_write, log, run, warn
 
 __all__ = [
     "CertificateRefused",
@@ -184,29 +187,41 @@ def _live(config: HostConfig) -> Path:
 
 
 def installed(config: HostConfig) -> str | None:
-    """The serial this host serves ('placeholder' for the stand-in), or None."""
+    """The serial this host serves ('placeholder' for the stand-in), or None, also when the
+    link points at files that are gone (Nginx would fail every handshake: reinstall)."""
     target = _live(config)
-    return target.resolve().name if target.is_symlink() else None
+    if not target.is_symlink() or not all((target / name).is_file() for name in ("fullchain.pem", "privkey.pem")):
+        return None
+    return target.resolve().name
+
+
+@contextlib.contextmanager
+def _host_lock() -> Iterator[None]:
+    """One installer at a time on this host (the sync and renew timers can overlap)."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(STATE_DIR / ".install.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def install(config: HostConfig, serial: str, fullchain: bytes, key: bytes) -> None:
     """Put the pair in place and switch Nginx to it with one atomic rename. Nginx's workers
     (www-data) read the files at each handshake, so the key is readable by that group only;
     the workers hold the key in memory anyway."""
-    directory = STATE_DIR / serial
-    directory.mkdir(parents=True, exist_ok=True)
-    for path in (STATE_DIR, directory):
-        os.chmod(path, 0o750)
-        shutil.chown(path, "root", "www-data")
-    atomic_write(directory / "fullchain.pem", fullchain, mode=0o644)
-    atomic_write(directory / "privkey.pem", key, mode=0o640)
-    shutil.chown(directory / "privkey.pem", "root", "www-data")
-    config.certificate_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-    partial = config.certificate_dir / ".current.new"
-    partial.unlink(missing_ok=True)
-    partial.symlink_to(directory)
-    os.replace(partial, _live(config))
-    _forget_old(keep={serial})
+    with _host_lock():
+        directory = STATE_DIR / serial
+        directory.mkdir(parents=True, exist_ok=True)
+        for path in (STATE_DIR, directory):
+            os.chmod(path, 0o750)
+            shutil.chown(path, "root", "www-data")
+        atomic_write(directory / "fullchain.pem", fullchain, mode=0o644)
+        atomic_write(directory / "privkey.pem", key, mode=0o640, group="www-data")
+        config.certificate_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        partial = config.certificate_dir / f".current.{os.getpid()}.new"
+        partial.unlink(missing_ok=True)
+        partial.symlink_to(directory)
+        os.replace(partial, _live(config))
+        _forget_old(keep={serial})
 
 
 def _forget_old(keep: set[str]) -> None:
@@ -335,42 +350,127 @@ def sync(config: HostConfig, store: Store) -> bool:
     return True
 
 
-def _due(config: HostConfig, now: datetime.datetime | None = None) -> str | None:
-    """Why this host's certificate needs renewing, or None."""
-    in_use = _installed_inspected(config)
-    if in_use is None:
-        return "no certificate yet"
+@dataclass(frozen=True)
+class StoreView:
+    """What the fleet's store says about its certificate, as this host can tell."""
+
+    reachable: bool
+    manifest: dict[str, Any] | None = None
+    certificate: Inspected | None = None
+    refusal: str | None = None  # why the store's certificate cannot be used, if it cannot
+
+
+def store_view(store: Store, config: HostConfig) -> StoreView:
+    try:
+        manifest = _current(store, config)
+        if manifest is None:
+            return StoreView(reachable=True)
+        return StoreView(reachable=True, manifest=manifest, certificate=_from_store(store, config, manifest))
+    except StoreUnavailable as error:
+        return StoreView(reachable=False, refusal=str(error))
+    except CertificateRefused as error:
+        return StoreView(reachable=True, refusal=str(error))
+
+
+def order_reason(view: StoreView, config: HostConfig, now: datetime.datetime | None = None) -> str | None:
+    """Why the fleet needs a new certificate, judged from the store (the fleet's copy), not
+    from what this host happens to serve; None when it does not. A store this host cannot
+    read, or a certificate only this host's clock refuses, is never a reason: ordering on a
+    host-local problem every half hour would spend the CA's weekly limit for the names."""
     now = now or datetime.datetime.now(datetime.UTC)
-    if in_use.not_after - now <= datetime.timedelta(days=config.certificate_renew_days):
-        return f"serial {in_use.serial} expires on {in_use.not_after.date()}, within {config.certificate_renew_days} days"
-    return None
+    if not view.reachable:
+        return None
+    if view.certificate is not None:
+        left = view.certificate.not_after - now
+        if left <= datetime.timedelta(days=config.certificate_renew_days):
+            return f"serial {view.certificate.serial} expires on {view.certificate.not_after.date()}, within {config.certificate_renew_days} days"
+        return None
+    if view.manifest is None and view.refusal is None:
+        return "the store holds no certificate yet"
+    if view.refusal and "not valid before" in view.refusal:
+        return None
+    return f"the store's certificate is unusable: {view.refusal}"
+
+
+# Orders that failed (DNS not pointing here yet, the CA down) are not retried by any host for
+# this long: the CA allows 5 failed validations per name per hour.
+ORDER_FAILURE_BACKOFF = datetime.timedelta(hours=1)
+
+
+def _last_failure(store: Store, config: HostConfig) -> datetime.datetime | None:
+    data = store.get(f"{_prefix(config)}/last-failure.json")
+    if data is None:
+        return None
+    try:
+        return _utc(datetime.datetime.fromisoformat(json.loads(data)["at"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _record_failure(store: Store, config: HostConfig, error: Exception) -> None:
+    record = {"at": datetime.datetime.now(datetime.UTC).isoformat(), "host": socket.gethostname(), "error": str(error)[-500:]}
+    try:
+        store.put(f"{_prefix(config)}/last-failure.json", json.dumps(record, indent=2).encode(), "application/json")
+    except StoreUnavailable as unavailable:
+        warn(f"could not record the failed order in the store: {unavailable}")
+
+
+def _existing_lineage(config: HostConfig) -> Inspected | None:
+    """Certbot's last certificate on this host, if it is still good: an order that
+    succeeded but could not be published is published from here, not ordered again."""
+    live = CERTBOT_DIR / "live" / config.app_name
+    try:
+        return inspect((live / "fullchain.pem").read_bytes(), (live / "privkey.pem").read_bytes(), config.domains, trust=_trust(config))
+    except (OSError, CertificateRefused):
+        return None
 
 
 def renew(config: HostConfig, *, wait_seconds: float = 0, force: bool = False) -> None:
-    """Make sure the fleet has a valid certificate, ordering one when none is left that is
+    """Make sure the fleet has a valid certificate, ordering one when the store has none
     valid beyond the renewal window (or with `force`), by one host at a time."""
     store = open_store(StoreConfig.load())
     sync(config, store)
-    reason = "forced" if force else _due(config)
+    view = store_view(store, config)
+    reason = "forced" if force else order_reason(view, config)
     if reason is None:
-        log("the certificate in use is not due for renewal")
+        if not view.reachable:
+            warn(f"store unreachable ({view.refusal}); not ordering blind, keeping {installed(config)}")
+        elif view.refusal:
+            warn(f"this host refuses the store's certificate ({view.refusal}); check its clock and CA bundle")
+        else:
+            log("the fleet's certificate is not due for renewal")
         return
     url = database_url_from_env_file(config.env_file)
     try:
         with advisory_lock(url, lock_key(f"{config.app_name}:tls"), wait_seconds=wait_seconds):
-            # While this host waited, the issuer may have published one.
-            before = installed(config)
+            # While this host waited, the issuer may have published one, or failed.
             sync(config, store)
-            if not force or installed(config) != before:
-                reason = _due(config)
+            view = store_view(store, config)
+            if not force:
+                reason = order_reason(view, config)
                 if reason is None:
                     log("another host published a certificate; nothing to order")
                     return
+                failed = _last_failure(store, config)
+                if failed is not None and datetime.datetime.now(datetime.UTC) - failed < ORDER_FAILURE_BACKOFF:
+                    warn(f"an order failed at {failed.isoformat()}; the next try waits until {(failed + ORDER_FAILURE_BACKOFF).isoformat()}")
+                    return
+                lineage = _existing_lineage(config)
+                if lineage is not None and order_reason(StoreView(True, {}, lineage), config) is None:
+                    log(f"publishing serial {lineage.serial}, ordered here before but not yet in the store")
+                    install(config, lineage.serial, lineage.fullchain, lineage.key)
+                    _publish(store, config, lineage)
+                    return
             log(f"ordering a certificate: {reason}")
-            certificate = _order(config)
-            _publish(store, config, certificate)
+            try:
+                certificate = _order(config)
+            except (CommandFailed, CertificateRefused, subprocess.TimeoutExpired) as error:
+                _record_failure(store, config, error)
+                raise
+            # Serve it first: a store that fails now loses nothing, the next run publishes it.
             install(config, certificate.serial, certificate.fullchain, certificate.key)
             log(f"installed serial {certificate.serial}")
+            _publish(store, config, certificate)
     except LockTimeout:
         log("another host is ordering the certificate; this host picks it up from the store")
 
@@ -421,7 +521,9 @@ def auth_hook(config: HostConfig) -> None:
     atomic_write(config.acme_webroot / ".well-known" / "acme-challenge" / token, validation.encode())
     log(f"challenge {token[:12]}... published for the fleet")
     domain = os.environ.get("CERTBOT_DOMAIN", config.domains[0])
-    _self_check(f"http://{domain}/.well-known/acme-challenge/{token}", validation, SELF_CHECK_SECONDS)
+    # Certbot calls the hook once per name within its own timeout: the names share the wait.
+    budget = SELF_CHECK_SECONDS / max(1, len(config.domains))
+    _self_check(f"http://{domain}/.well-known/acme-challenge/{token}", validation, budget)
 
 
 def _self_check(url: str, validation: str, timeout_seconds: float) -> bool:
@@ -439,7 +541,7 @@ def _self_check(url: str, validation: str, timeout_seconds: float) -> bool:
                 log(f"challenge reachable at {url}")
                 return True
             seen = "a different answer"
-        except (OSError, urllib.error.URLError) as error:
+        except Exception as error:  # advisory only: no answer here must stop the order
             reason = getattr(error, "reason", error)
             if isinstance(reason, socket.gaierror):
                 # Waiting does not make a name resolve here; the CA may still resolve it.

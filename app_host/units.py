@@ -74,7 +74,8 @@ LoadCredential=store.conf:/etc/app-host/store.conf
         "app-host-tls-sync.service": f"""\
 [Unit]
 Description=Install the fleet's certificate from the store if it is newer
-After=network-online.target nginx.service
+# A clock not yet synced would refuse good certificates (or accept expired ones).
+After=network-online.target nginx.service time-sync.target
 Wants=network-online.target
 
 [Service]
@@ -97,7 +98,7 @@ WantedBy=timers.target
         "app-host-tls-renew.service": f"""\
 [Unit]
 Description=Order the fleet's certificate when none is valid beyond {config.certificate_renew_days} days (one host at a time)
-After=network-online.target nginx.service app-host-acme-responder.socket
+After=network-online.target nginx.service app-host-acme-responder.socket time-sync.target
 Wants=network-online.target
 
 [Service]

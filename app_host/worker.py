@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from types import FrameType
+from typing import Any, ClassVar
 
 from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
@@ -40,7 +41,7 @@ class _PromptlyStoppingServer(Server):
 class AppHostWorker(UvicornWorker):
     # uvloop and httptools, named rather than "auto": auto falls back to asyncio and h11 in
     # silence, at about half the requests per second (both are in SERVER_REQUIREMENTS).
-    CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "loop": "uvloop", "http": "httptools"}
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {**UvicornWorker.CONFIG_KWARGS, "loop": "uvloop", "http": "httptools"}
 
     # Mirrors UvicornWorker._serve of uvicorn-worker 0.4 (pinned in SERVER_REQUIREMENTS),
     # with the server class swapped.

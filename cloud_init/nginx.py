@@ -25,8 +25,18 @@ def render_site(spec: AppHostSpec, layout: HostLayout) -> str:
         f"""
 
     location @acme_store {{
+        # Each unknown token costs the responder a store read: a few per second per client
+        # is plenty for a CA's validation servers and caps what anyone else can make it do.
+        limit_req zone={upstream}_acme burst=10 nodelay;
         proxy_pass http://unix:{ACME_RESPONDER_SOCKET};
     }}"""
+        if shared_acme
+        else ""
+    )
+    challenge_zone = (
+        f"""
+limit_req_zone $binary_remote_addr zone={upstream}_acme:1m rate=5r/s;
+"""
         if shared_acme
         else ""
     )
@@ -40,7 +50,7 @@ upstream {upstream} {{
     keepalive 16;
     keepalive_timeout {UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS}s;
 }}
-
+{challenge_zone}
 # The certificate pair, through variables (see ssl_certificate below).
 map $ssl_server_name ${upstream}_certificate {{
     default {layout.live_certificate_dir}/fullchain.pem;

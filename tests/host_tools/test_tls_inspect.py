@@ -9,6 +9,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from cryptography import x509
@@ -16,7 +18,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from fastapi_deploy.app_host.tls import CertificateRefused, _self_check, inspect
+from fastapi_deploy.app_host.config import HostConfig
+from fastapi_deploy.app_host.tls import (
+    CertificateRefused,
+    Inspected,
+    StoreView,
+    _self_check,
+    inspect,
+    order_reason,
+)
 
 NOW = datetime.datetime.now(datetime.UTC)
 DOMAIN = "api.fleet.test"
@@ -165,3 +175,37 @@ def test_the_self_check_does_not_wait_for_a_name_that_does_not_resolve() -> None
     started = time.monotonic()
     assert not _self_check("http://no-such-name.invalid/.well-known/acme-challenge/tok", "tok.x", timeout_seconds=30)
     assert time.monotonic() - started < 10
+
+
+# --- when the fleet orders -----------------------------------------------------------------
+
+
+def _held(days_left: float) -> Inspected:
+    now = datetime.datetime.now(datetime.UTC)
+    return Inspected("abc", ("api.example.test",), now - datetime.timedelta(days=1), now + datetime.timedelta(days=days_left), b"", b"")
+
+
+RENEW_WINDOW = SimpleNamespace(certificate_renew_days=30)
+
+
+@pytest.mark.parametrize(
+    ("view", "orders"),
+    [
+        (StoreView(reachable=True), "the store holds no certificate yet"),
+        (StoreView(reachable=True, manifest={"serial": "abc"}, certificate=_held(60)), None),
+        (StoreView(reachable=True, manifest={"serial": "abc"}, certificate=_held(10)), "expires on"),
+        # This host cannot read the store: it never orders blind.
+        (StoreView(reachable=False, refusal="bucket b: get tls/api/current.json: AccessDenied"), None),
+        # Only this host's clock refuses it: not a reason to spend the CA's limit.
+        (StoreView(reachable=True, manifest={"serial": "abc"}, refusal="it is not valid before 2026-11-26T00:00:00+00:00"), None),
+        (StoreView(reachable=True, manifest={"serial": "abc"}, refusal="it is for ['old.example.test'], not for ['api.example.test']"), "unusable"),
+        (StoreView(reachable=True, refusal="the store's current.json is not a certificate manifest"), "unusable"),
+    ],
+    ids=["empty", "valid", "due", "unreachable", "clock", "other-names", "corrupt-manifest"],
+)
+def test_the_fleet_orders_on_what_the_store_holds_not_on_this_host_alone(view: StoreView, orders: str | None) -> None:
+    reason = order_reason(view, cast(HostConfig, RENEW_WINDOW))
+    if orders is None:
+        assert reason is None
+    else:
+        assert reason is not None and orders in reason
