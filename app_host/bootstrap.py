@@ -53,7 +53,8 @@ def install_units(config: HostConfig) -> list[str]:
 
 def start_app(config: HostConfig) -> None:
     systemctl("enable", "--now", f"{config.app_name}.socket")
-    # Pulls in the migration unit first (Requires/After); fails here if the app cannot start.
+    # Pulls in the migration unit first (Wants/After): the app starts after its first try,
+    # whether or not it succeeded (it retries on its own); fails here if the app cannot start.
     systemctl("enable", "--now", f"{config.app_name}.service")
 
 

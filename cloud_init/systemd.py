@@ -76,10 +76,19 @@ WantedBy=sockets.target
 """
 
 
+# Pause between migration attempts; each attempt itself waits up to migration_wait_seconds
+# for the database and the fleet's migration lock.
+MIGRATION_RETRY_SECONDS = 15
+
+
 def render_app_service(spec: AppHostSpec, layout: HostLayout) -> str:
     migration = ""
     if spec.app.migration_command is not None:
-        migration = f"Requires={layout.migrate_unit}\nAfter={layout.migrate_unit}\n"
+        # Wants, not Requires: with the database away longer than the migration's wait (RDS
+        # maintenance during a scale-out), the app still starts and answers /readyz 503, and
+        # the migration unit keeps retrying; once it succeeds, readiness turns 200 with no
+        # one touching the host. Requires would leave the app down until a reboot.
+        migration = f"Wants={layout.migrate_unit}\nAfter={layout.migrate_unit}\n"
     return f"""\
 [Unit]
 Description={layout.app_name} app server (gunicorn with uvicorn workers)
@@ -118,10 +127,14 @@ Description={layout.app_name} database migrations, once per fleet under an advis
 After=network-online.target
 Wants=network-online.target
 Before={layout.app_unit}
+# Retried for as long as it takes (see the app unit's Wants=).
+StartLimitIntervalSec=0
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
+Restart=on-failure
+RestartSec={MIGRATION_RETRY_SECONDS}
 User={layout.service_user}
 Group={layout.service_user}
 EnvironmentFile={layout.env_file}

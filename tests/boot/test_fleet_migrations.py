@@ -23,6 +23,7 @@ from tests.boot.harness import (
     PackageIndex,
     PostgresServer,
     S3Server,
+    iptables_rule,
     wait_for,
 )
 from tests.boot.host_parts import APP_PROJECT, publish_for_hosts, sample_app_spec
@@ -99,3 +100,54 @@ def test_hosts_starting_together_migrate_the_schema_once(
         status, _, body = client.get("/readyz")
         assert status == 200 and json.loads(body)["status"] == "ready"
     print(f"\ntwo hosts ready {elapsed:.1f}s after start; migrations applied per host {upgrades}")
+
+
+def test_a_host_booting_while_the_database_is_away_serves_once_it_is_back(
+    guest_factory: GuestFactory,
+    host_network_factory: HostNetworkFactory,
+    app_index: PackageIndex,
+    postgres: PostgresServer,
+    s3: S3Server,
+) -> None:
+    """RDS maintenance during a scale-out: the database is unreachable for longer than the
+    migration's wait while a host boots. The host must not need a person: it answers
+    /healthz, /readyz says 503, the migration retries on its own, and once the database is
+    back the schema is migrated and /readyz turns 200."""
+    network = host_network_factory()
+    password = secrets.token_urlsafe(16)
+    spec = AppHostSpec(
+        domains=(DOMAIN,),
+        certificates=SelfSignedCertificates(),
+        app=sample_app_spec(app_index.url_for(network.outer_address)),
+        store=publish_for_hosts(s3, "notes-away", network.outer_address, app_project=APP_PROJECT),
+        capacity=Capacity(vcpus=1, memory_mib=1024),
+        database_url=postgres.create_database("notes_away", "notes_away", password, host=network.outer_address),
+        migration_wait_seconds=10,
+        refresh_package_index=False,
+    )
+    guest = guest_factory("away", render_user_data(spec).cloud_config, network=network, start=False)
+    client = PinnedHttps(DOMAIN, network.guest_address, ca_pem=None)
+
+    def status(path: str) -> int:
+        try:
+            return client.get(path)[0]
+        except OSError:
+            return 0
+
+    def migration_log() -> str:
+        return guest.exec(["journalctl", "-u", "api-migrate.service", "--no-pager", "-o", "cat"], check=False).stdout
+
+    away = ("-s", network.guest_address, "-p", "tcp", "--dport", str(postgres.port), "-j", "REJECT", "--reject-with", "tcp-reset")
+    with iptables_rule("INPUT", *away):
+        guest.start()
+        wait_for(lambda: status("/healthz") == 200, timeout=420, interval=1, what="the app up without its database")
+        assert status("/readyz") == 503
+        # At least two attempts have failed: the unit retries by itself.
+        wait_for(lambda: migration_log().count("Scheduled restart job") >= 2, timeout=120, interval=1, what="the migration retrying")
+        assert guest.wait_for_cloud_init(timeout_seconds=120)["v1"]["errors"] == []
+    back = time.monotonic()
+    wait_for(lambda: status("/readyz") == 200, timeout=120, interval=1, what="/readyz 200 once the database is back")
+    print(f"\ndatabase back to /readyz 200: {time.monotonic() - back:.1f} s")
+    with psycopg.connect(postgres.url("notes_away", password, "notes_away"), autocommit=True) as connection:
+        assert len(connection.execute("SELECT version_num FROM alembic_version").fetchall()) == 1
+    assert guest.failed_units() == []

@@ -155,13 +155,16 @@ def test_gunicorn_gets_the_capacity_model_count_and_a_socket_never_a_port() -> N
 def test_app_unit_is_notify_restarting_reloadable_and_after_migrations() -> None:
     unit = render_user_data(acme_spec()).file("/etc/systemd/system/api.service").content
     for line in ("Type=notify", "Restart=on-failure", "ExecReload=/bin/kill -s HUP $MAINPID", "User=api",
-                 "Requires=api-migrate.service", "After=api-migrate.service", "EnvironmentFile=/etc/api/env",
+                 "Wants=api-migrate.service", "After=api-migrate.service", "EnvironmentFile=/etc/api/env",
                  "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n"):
         assert line in unit
 
 
 def test_migration_unit_holds_the_advisory_lock_before_the_app() -> None:
     unit = render_user_data(acme_spec()).file("/etc/systemd/system/api-migrate.service").content
+    # It retries until the database lets it through; the app does not wait on its success.
+    assert "Restart=on-failure" in unit and "StartLimitIntervalSec=0" in unit
+    assert "Requires=api-migrate.service" not in render_user_data(acme_spec()).file("/etc/systemd/system/api.service").content
     assert "Type=oneshot" in unit and "RemainAfterExit=yes" in unit and "Before=api.service" in unit
     assert "ExecStart=/usr/local/sbin/app-host migrate --lock-key " in unit
     assert unit.rstrip().count("-- /opt/api/venv/bin/notes-api-migrate") == 1
