@@ -14,12 +14,15 @@ from pathlib import Path
 __all__ = [
     "HOST_CONF",
     "STORE_CONF",
+    "TOOL",
     "ConfigError",
     "HostConfig",
     "StoreConfig",
     "read_assignments",
 ]
 
+# The tooling itself (the zipapp); units and Certbot's hooks call it by this path.
+TOOL = "/usr/local/sbin/app-host"
 HOST_CONF = Path("/etc/app-host/host.conf")
 STORE_CONF = Path("/etc/app-host/store.conf")
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import HostConfig, StoreConfig
+from .config import TOOL, HostConfig, StoreConfig
 from .locks import LockTimeout, advisory_lock, database_url_from_env_file, lock_key
 from .store import Store, StoreUnavailable, open_store
 from .system import CommandFailed, atomic_write, log, run, warn
@@ -59,7 +59,6 @@ __all__ = [
 STATE_DIR = Path("/var/lib/app-host/tls")
 CERTBOT_DIR = Path("/var/lib/app-host/certbot")
 SYSTEM_TRUST = Path("/etc/ssl/certs/ca-certificates.crt")
-TOOL = "/usr/local/sbin/app-host"
 # ACME tokens are base64url (RFC 8555, section 8.3).
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 PLACEHOLDER = "placeholder"

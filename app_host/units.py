@@ -3,15 +3,16 @@ with the tooling (not in the user data) and call its subcommands."""
 
 from __future__ import annotations
 
-from .config import HostConfig
+from .config import TOOL, HostConfig
 
-__all__ = ["ACME_RESPONDER_SOCKET", "tooling_units"]
+__all__ = ["ACME_RESPONDER_SOCKET", "SANDBOX", "tooling_units"]
 
-TOOL = "/usr/local/sbin/app-host"
 ACME_RESPONDER_SOCKET = "/run/app-host/acme-responder.sock"
 
-# The sandbox of the units that need no root (the same hardening as the app's).
-_SANDBOX = """\
+# The sandbox of every unit that needs no root: the app, its migrations (rendered into the
+# user data by cloud_init.systemd) and the challenge responder. MemoryDenyWriteExecute is
+# left out: it breaks cffi-based packages that apps commonly use.
+SANDBOX = """\
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
@@ -30,6 +31,7 @@ RestrictNamespaces=yes
 RestrictRealtime=yes
 RestrictSUIDSGID=yes
 LockPersonality=yes
+RemoveIPC=yes
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallFilter=~@privileged @resources
@@ -69,7 +71,7 @@ After=network-online.target
 ExecStart={TOOL} acme-responder
 DynamicUser=yes
 LoadCredential=store.conf:/etc/app-host/store.conf
-{_SANDBOX}""",
+{SANDBOX}""",
         # Root: it installs the certificate Nginx reads.
         "app-host-tls-sync.service": f"""\
 [Unit]

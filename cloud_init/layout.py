@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Paths the tooling owns, named once there (app_host is what runs on the hosts).
+from fastapi_deploy.app_host.config import TOOL
+from fastapi_deploy.app_host.units import ACME_RESPONDER_SOCKET
+
 __all__ = [
     "ACME_CA_BUNDLE",
     "ACME_RESPONDER_SOCKET",
@@ -27,12 +31,10 @@ STORE_CONF = f"{TOOLING_DIR}/store.conf"
 REQUIREMENTS = f"{TOOLING_DIR}/requirements.txt"
 ACME_CA_BUNDLE = f"{TOOLING_DIR}/acme-ca.pem"
 # The zipapp itself: executable, and importable (gunicorn loads the worker class from it).
-APP_HOST_TOOL = "/usr/local/sbin/app-host"
+APP_HOST_TOOL = TOOL
 # The few lines that fetch the zipapp before it exists.
 FETCH_TOOLING = "/usr/local/lib/app-host/fetch-tooling"
 ARTIFACTS_DIR = "/var/lib/app-host/artifacts"
-# Where the tooling's challenge responder listens (app_host.units makes the socket).
-ACME_RESPONDER_SOCKET = "/run/app-host/acme-responder.sock"
 WORKER_CLASS = "app_host.worker.AppHostWorker"
 
 

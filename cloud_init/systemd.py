@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-
+from fastapi_deploy.app_host.locks import lock_key
+from fastapi_deploy.app_host.units import SANDBOX
 from fastapi_deploy.cloud_init.layout import APP_HOST_TOOL, WORKER_CLASS, HostLayout
 from fastapi_deploy.cloud_init.nginx import UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS
 from fastapi_deploy.stack_model.host_spec import AppHostSpec
@@ -18,42 +18,14 @@ __all__ = [
     "render_migrate_service",
 ]
 
-# Sandboxing shared by the app and its migration step. MemoryDenyWriteExecute is left out:
-# it breaks cffi-based packages that apps commonly use.
-HARDENING = """\
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectControlGroups=yes
-ProtectClock=yes
-ProtectHostname=yes
-ProtectProc=invisible
-ProcSubset=pid
-RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
-RestrictNamespaces=yes
-RestrictRealtime=yes
-RestrictSUIDSGID=yes
-LockPersonality=yes
-RemoveIPC=yes
-SystemCallArchitectures=native
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-CapabilityBoundingSet=
-AmbientCapabilities=
-DevicePolicy=closed
-UMask=0077
-"""
+# Sandboxing of the app and its migration step: the tooling's units use the same.
+HARDENING = SANDBOX
 
 
 def migration_lock_key(spec: AppHostSpec) -> int:
-    """A stable 64-bit advisory lock key per app, so two apps sharing a server don't block."""
-    digest = hashlib.sha256(f"{spec.app_name}:migrations".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    """A stable 64-bit advisory lock key per app, so two apps sharing a server don't block;
+    the same derivation as the tooling's other fleet locks."""
+    return lock_key(f"{spec.app_name}:migrations")
 
 
 def render_app_socket(layout: HostLayout) -> str:
