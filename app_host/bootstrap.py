@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import tls
 from .artifacts import fetch_artifact
-from .config import HostConfig, StoreConfig
+from .config import TOOL, HostConfig, StoreConfig
 from .host_files import install_host_files
 from .store import open_store
 from .system import CommandFailed, atomic_write, log, run, systemctl, warn
@@ -82,7 +82,7 @@ def obtain_certificate(config: HostConfig) -> None:
         return
     systemctl("enable", "--now", "app-host-acme-responder.socket")
     try:
-        run([tls.TOOL, "tls", "renew", "--wait", str(ISSUER_WAIT_SECONDS)], timeout=ISSUER_WAIT_SECONDS + 600)
+        run([TOOL, "tls", "renew", "--wait", str(ISSUER_WAIT_SECONDS)], timeout=ISSUER_WAIT_SECONDS + 600)
     except (CommandFailed, subprocess.TimeoutExpired) as error:
         # Not fatal: the placeholder serves, and the timer tries again (DNS may not point
         # here yet, or the CA may be down).
