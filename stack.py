@@ -97,23 +97,13 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
 
     def spec_from(values: list[Any]) -> AppHostSpec:
         url, bucket, key_id, secret_key, hosts_key_id, hosts_secret_key = values
+        # One bucket, two keys: the hosts' (artifacts/, tls/) and the app's (the rest).
+        where = {"endpoint_url": storage.bucket_s3_endpoint, "bucket": bucket, "region": config.region}
         return config.host_spec(
             url,
-            store=S3StoreSpec(
-                endpoint_url=storage.bucket_s3_endpoint,
-                bucket=bucket,
-                region=config.region,
-                access_key_id=SecretStr(hosts_key_id),
-                secret_access_key=SecretStr(hosts_secret_key),
-            ),
+            store=S3StoreSpec(**where, access_key_id=SecretStr(hosts_key_id), secret_access_key=SecretStr(hosts_secret_key)),
             app_package=app_package.ref if app_package is not None else None,
-            object_storage=ObjectStorageSpec(
-                endpoint_url=storage.bucket_s3_endpoint,
-                bucket=bucket,
-                region=config.region,
-                access_key_id=SecretStr(key_id),
-                secret_access_key=SecretStr(secret_key),
-            ),
+            object_storage=ObjectStorageSpec(**where, access_key_id=SecretStr(key_id), secret_access_key=SecretStr(secret_key)),
         )
 
     # The renderer is pure and takes plain values, so the spec is built inside an apply over

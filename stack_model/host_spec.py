@@ -394,8 +394,8 @@ def _check_bucket(value: str) -> str:
     return value
 
 
-class ObjectStorageSpec(BaseModel):
-    """An S3-compatible bucket (Volcengine TOS in prod) the app may use."""
+class _S3Bucket(BaseModel):
+    """A bucket behind an S3-compatible endpoint, with a key to it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -422,31 +422,15 @@ class ObjectStorageSpec(BaseModel):
         return _check_bucket(value)
 
 
-class S3StoreSpec(BaseModel):
+class ObjectStorageSpec(_S3Bucket):
+    """An S3-compatible bucket (Volcengine TOS in prod) the app may use, with the app's key."""
+
+
+class S3StoreSpec(_S3Bucket):
     """The shared store in a bucket: where hosts fetch artifacts and share certificates.
     The keys are the hosts' own, limited to the stack's prefixes (not the app's)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     kind: Literal["s3"] = "s3"
-    endpoint_url: str = Field(description="S3-compatible endpoint. Required.")
-    bucket: str = Field(description="Bucket name. Required.")
-    region: str = Field(min_length=1, description="Region of the bucket. Required.")
-    access_key_id: SecretStr = Field(description="The hosts' access key id (secret). Required.")
-    secret_access_key: SecretStr = Field(description="The hosts' secret access key (secret). Required.")
-    addressing_style: AddressingStyle = Field(
-        default="virtual", description="'virtual' or 'path', as for ObjectStorageSpec. Default virtual."
-    )
-
-    @field_validator("endpoint_url")
-    @classmethod
-    def _endpoint(cls, value: str) -> str:
-        return _check_http_url("endpoint_url", value, allow_http=True)
-
-    @field_validator("bucket")
-    @classmethod
-    def _bucket(cls, value: str) -> str:
-        return _check_bucket(value)
 
 
 class LocalStoreSpec(BaseModel):
