@@ -18,6 +18,7 @@ import pulumi_volcengine as volcengine
 from pydantic import Field, field_validator
 
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
+from fastapi_deploy.components._eip import attached_eip
 
 __all__ = ["NatGateway", "NatGatewayArgs"]
 
@@ -80,20 +81,8 @@ class NatGateway(pulumi.ComponentResource):
             description="Managed by Pulumi for fastapi-deploy, outbound traffic of the app hosts",
             opts=child(self),
         )
-        address = volcengine.eip.Address(
-            f"{name}-eip",
-            name=f"{name}-eip",
-            billing_type="PostPaidByTraffic",
-            bandwidth=args.bandwidth_mbps,
-            isp="BGP",
-            opts=child(self),
-        )
-        attached = volcengine.eip.Associate(
-            f"{name}-eip-association",
-            allocation_id=address.id,
-            instance_id=gateway.id,
-            instance_type="Nat",
-            opts=child(self),
+        address, attached = attached_eip(
+            self, name, bandwidth_mbps=args.bandwidth_mbps, instance_id=gateway.id, instance_type="Nat"
         )
         for zone, subnet_id in args.source_subnet_ids.items():
             volcengine.nat.SnatEntry(

@@ -9,6 +9,7 @@ import pulumi_volcengine as volcengine
 from pydantic import Field
 
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token, secret
+from fastapi_deploy.components._eip import attached_eip
 from fastapi_deploy.components._images import lookup_image_id
 from fastapi_deploy.components._user_data import console_password
 
@@ -132,20 +133,8 @@ class Vm(pulumi.ComponentResource):
         self.instance_id = instance.id
         self.instance_private_ip = instance.primary_ip_address
         if args.public_bandwidth_mbps:
-            address = volcengine.eip.Address(
-                f"{name}-eip",
-                name=f"{name}-eip",
-                billing_type="PostPaidByTraffic",
-                bandwidth=args.public_bandwidth_mbps,
-                isp="BGP",
-                opts=child(self),
-            )
-            volcengine.eip.Associate(
-                f"{name}-eip-association",
-                allocation_id=address.id,
-                instance_id=instance.id,
-                instance_type="EcsInstance",
-                opts=child(self),
+            address, _ = attached_eip(
+                self, name, bandwidth_mbps=args.public_bandwidth_mbps, instance_id=instance.id, instance_type="EcsInstance"
             )
             self.instance_public_ip = address.eip_address
         else:
