@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import HostConfig, StoreConfig
 from .store import Store, StoreUnavailable, open_store
-from .tls import TOKEN
+from .tls import TOKEN, challenge_key
 
 __all__ = ["serve"]
 
@@ -27,7 +27,7 @@ _LISTEN_FD = 3  # the first socket systemd passes (sd_listen_fds)
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     store: Store
-    prefix: str
+    config: HostConfig
     server_version = "app-host-acme-responder"
     sys_version = ""
 
@@ -40,7 +40,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._answer(404, b"not a challenge path\n")
             return
         try:
-            validation = self.store.get(f"{self.prefix}/{match.group(1)}")
+            validation = self.store.get(challenge_key(self.config, match.group(1)))
         except StoreUnavailable as error:
             self.log_message("store unreachable: %s", error)
             self._answer(503, b"store unreachable\n")
@@ -73,5 +73,5 @@ def serve(config: HostConfig) -> None:
     if os.environ.get("LISTEN_FDS") != "1":
         raise SystemExit("acme-responder is started by its systemd socket (LISTEN_FDS=1)")
     listening = socket.socket(fileno=_LISTEN_FD)
-    handler = type("Handler", (_Handler,), {"store": store, "prefix": f"tls/{config.app_name}/challenges"})
+    handler = type("Handler", (_Handler,), {"store": store, "config": config})
     _Server(listening, handler).serve_forever()

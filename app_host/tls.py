@@ -265,6 +265,12 @@ def _prefix(config: HostConfig) -> str:
     return f"tls/{config.app_name}"
 
 
+def challenge_key(config: HostConfig, token: str) -> str:
+    """Where an HTTP-01 answer waits in the store: written by the hooks, read by every host's
+    responder."""
+    return f"{_prefix(config)}/challenges/{token}"
+
+
 def _current(store: Store, config: HostConfig) -> dict[str, Any] | None:
     data = store.get(f"{_prefix(config)}/current.json")
     if data is None:
@@ -315,40 +321,6 @@ def _installed_inspected(config: HostConfig) -> Inspected | None:
         return None
 
 
-def sync(config: HostConfig, store: Store) -> bool:
-    """Install the store's certificate if it is valid and newer than the one in use. True when
-    this host then serves a real certificate. Every refusal keeps what the host serves."""
-    current = installed(config)
-    try:
-        manifest = _current(store, config)
-    except StoreUnavailable as error:
-        warn(f"store unreachable ({error}); keeping {current or 'no certificate'}")
-        return _installed_inspected(config) is not None
-    except CertificateRefused as error:
-        warn(f"refused the store's certificate: {error}; keeping {current}")
-        return _installed_inspected(config) is not None
-    if manifest is None:
-        log("the store holds no certificate yet")
-        return _installed_inspected(config) is not None
-    if manifest["serial"] == current:
-        return True
-    try:
-        candidate = _from_store(store, config, manifest)
-    except StoreUnavailable as error:
-        warn(f"store unreachable ({error}); keeping {current}")
-        return _installed_inspected(config) is not None
-    except CertificateRefused as error:
-        warn(f"refused serial {manifest.get('serial')} from the store: {error}; keeping {current}")
-        return _installed_inspected(config) is not None
-    in_use = _installed_inspected(config)
-    if in_use is not None and candidate.not_after < in_use.not_after:
-        warn(f"refused serial {candidate.serial}: it expires before the one in use ({in_use.serial}); keeping {current}")
-        return True
-    install(config, candidate.serial, candidate.fullchain, candidate.key)
-    log(f"installed serial {candidate.serial} for {', '.join(candidate.names)} (valid until {candidate.not_after.date()})")
-    return True
-
-
 @dataclass(frozen=True)
 class StoreView:
     """What the fleet's store says about its certificate, as this host can tell."""
@@ -360,15 +332,49 @@ class StoreView:
 
 
 def store_view(store: Store, config: HostConfig) -> StoreView:
+    """One read of the store: its manifest and, checked, the pair it names. When that pair is
+    the one this host already serves, the host's copy stands in for a second download."""
+    manifest: dict[str, Any] | None = None
     try:
         manifest = _current(store, config)
         if manifest is None:
             return StoreView(reachable=True)
+        in_use = _installed_inspected(config)
+        if in_use is not None and in_use.serial == manifest["serial"]:
+            return StoreView(reachable=True, manifest=manifest, certificate=in_use)
         return StoreView(reachable=True, manifest=manifest, certificate=_from_store(store, config, manifest))
     except StoreUnavailable as error:
         return StoreView(reachable=False, refusal=str(error))
     except CertificateRefused as error:
-        return StoreView(reachable=True, refusal=str(error))
+        return StoreView(reachable=True, manifest=manifest, refusal=str(error))
+
+
+def sync(config: HostConfig, store: Store, view: StoreView | None = None) -> bool:
+    """Install the store's certificate if it is valid and newer than the one in use. True when
+    this host then serves a real certificate. Every refusal keeps what the host serves.
+    `view` is a read the caller already made."""
+    view = view or store_view(store, config)
+    current = installed(config)
+    candidate = view.certificate
+    if candidate is None:
+        if not view.reachable:
+            warn(f"store unreachable ({view.refusal}); keeping {current or 'no certificate'}")
+        elif view.refusal is not None and view.manifest is None:
+            warn(f"refused the store's certificate: {view.refusal}; keeping {current}")
+        elif view.refusal is not None and view.manifest is not None:
+            warn(f"refused serial {view.manifest.get('serial')} from the store: {view.refusal}; keeping {current}")
+        else:
+            log("the store holds no certificate yet")
+        return _installed_inspected(config) is not None
+    if candidate.serial == current:
+        return True
+    in_use = _installed_inspected(config)
+    if in_use is not None and candidate.not_after < in_use.not_after:
+        warn(f"refused serial {candidate.serial}: it expires before the one in use ({in_use.serial}); keeping {current}")
+        return True
+    install(config, candidate.serial, candidate.fullchain, candidate.key)
+    log(f"installed serial {candidate.serial} for {', '.join(candidate.names)} (valid until {candidate.not_after.date()})")
+    return True
 
 
 def order_reason(view: StoreView, config: HostConfig, now: datetime.datetime | None = None) -> str | None:
@@ -428,8 +434,8 @@ def renew(config: HostConfig, *, wait_seconds: float = 0, force: bool = False) -
     """Make sure the fleet has a valid certificate, ordering one when the store has none
     valid beyond the renewal window (or with `force`), by one host at a time."""
     store = open_store(StoreConfig.load())
-    sync(config, store)
     view = store_view(store, config)
+    sync(config, store, view)
     reason = "forced" if force else order_reason(view, config)
     if reason is None:
         if not view.reachable:
@@ -443,8 +449,8 @@ def renew(config: HostConfig, *, wait_seconds: float = 0, force: bool = False) -
     try:
         with advisory_lock(url, lock_key(f"{config.app_name}:tls"), wait_seconds=wait_seconds):
             # While this host waited, the issuer may have published one, or failed.
-            sync(config, store)
             view = store_view(store, config)
+            sync(config, store, view)
             if not force:
                 reason = order_reason(view, config)
                 if reason is None:
@@ -516,7 +522,7 @@ def auth_hook(config: HostConfig) -> None:
     responder finds it, and to this host's webroot."""
     token, validation = _challenge(config)
     store = open_store(StoreConfig.load())
-    store.put(f"{_prefix(config)}/challenges/{token}", validation.encode(), "text/plain")
+    store.put(challenge_key(config, token), validation.encode(), "text/plain")
     atomic_write(config.acme_webroot / ".well-known" / "acme-challenge" / token, validation.encode())
     log(f"challenge {token[:12]}... published for the fleet")
     domain = os.environ.get("CERTBOT_DOMAIN", config.domains[0])
@@ -556,7 +562,7 @@ def _self_check(url: str, validation: str, timeout_seconds: float) -> bool:
 def cleanup_hook(config: HostConfig) -> None:
     token, _ = _challenge(config)
     try:
-        open_store(StoreConfig.load()).delete(f"{_prefix(config)}/challenges/{token}")
+        open_store(StoreConfig.load()).delete(challenge_key(config, token))
     except StoreUnavailable as error:
         warn(f"could not remove challenge {token[:12]}... from the store: {error}")
     (config.acme_webroot / ".well-known" / "acme-challenge" / token).unlink(missing_ok=True)
