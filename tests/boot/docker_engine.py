@@ -87,15 +87,6 @@ class EngineApi:
             return data
         return json.loads(data)
 
-    def exists(self, path: str) -> bool:
-        try:
-            self.request("GET", path)
-        except EngineError as error:
-            if " 404 " in str(error):
-                return False
-            raise
-        return True
-
     def inspect_container(self, name: str) -> dict[str, Any]:
         found: dict[str, Any] = self.request("GET", f"/containers/{quote(name)}/json")
         return found
@@ -238,14 +229,24 @@ def _tree_digest(directory: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _recipe_label(engine: DockerEngine, reference: str) -> str | None:
+    """What the local image `reference` was made from (its ROOT_LABEL), or None if absent."""
+    try:
+        image = engine.api.request("GET", f"/images/{quote(reference, safe='')}/json")
+    except EngineError as error:
+        if " 404 " in str(error):
+            return None
+        raise
+    label = (image["Config"]["Labels"] or {}).get(ROOT_LABEL)
+    return str(label) if label is not None else None
+
+
 def ensure_base_images(engine: DockerEngine, root: Path) -> dict[str, float]:
     """`debian:12` imported from the cached boot root, and the Postgres stand-in built on it;
     each only when missing or made from something else. Returns seconds spent on each."""
     spent: dict[str, float] = {}
     root_key = root.parent.name  # the cache directory's name carries the recipe's key
-    current = engine.api.exists(f"/images/{quote(BASE_IMAGE, safe='')}/json") and (
-        engine.api.request("GET", f"/images/{quote(BASE_IMAGE, safe='')}/json")["Config"]["Labels"] or {}
-    ).get(ROOT_LABEL) == root_key
+    current = _recipe_label(engine, BASE_IMAGE) == root_key
     if not current:
         started = time.monotonic()
         tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
@@ -263,8 +264,7 @@ def ensure_base_images(engine: DockerEngine, root: Path) -> dict[str, float]:
         spent[f"import {BASE_IMAGE}"] = time.monotonic() - started
     context = IMAGES_DIR / "postgres"
     recipe = f"{root_key}-{_tree_digest(context)}"
-    reference = f"/images/{quote(POSTGRES_IMAGE, safe='')}/json"
-    built = engine.api.exists(reference) and (engine.api.request("GET", reference)["Config"]["Labels"] or {}).get(ROOT_LABEL) == recipe
+    built = _recipe_label(engine, POSTGRES_IMAGE) == recipe
     if not built or not current:
         started = time.monotonic()
         engine.docker("build", "--label", f"{ROOT_LABEL}={recipe}", "--tag", POSTGRES_IMAGE, str(context))

@@ -37,7 +37,7 @@ from typing import Any
 from fastapi_deploy.testing import ProgramRun, Registration, VolcengineMocks
 from tests.boot.docker_engine import DockerEngine, EngineError
 
-__all__ = ["Replay", "replay", "teardown"]
+__all__ = ["Replay", "build_image", "replay", "teardown"]
 
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
@@ -150,6 +150,16 @@ def _container_body(inputs: dict[str, Any], image_ids: dict[str, str]) -> dict[s
     return body
 
 
+def build_image(engine: DockerEngine, inputs: dict[str, Any]) -> str:
+    """`docker build` as an `Image` resource's inputs ask; returns the image ID."""
+    build = inputs["build"]
+    engine.docker(
+        "build", "--platform", build.get("platform", "linux/amd64"), "--tag", inputs["imageName"],
+        "--file", build.get("dockerfile", f"{build['context']}/Dockerfile"), build["context"],
+    )  # fmt: skip
+    return engine.api.image_id(inputs["imageName"])
+
+
 def replay(engine: DockerEngine, run: ProgramRun) -> Replay:
     """Create, in registration order (the engine registered each after what it depends on),
     every Docker resource of `run`. On failure, what was made stays for `teardown`."""
@@ -188,12 +198,7 @@ def replay(engine: DockerEngine, run: ProgramRun) -> Replay:
             _refuse_unknown(registration, _IMAGE_INPUTS)
             if not inputs.get("skipPush"):
                 raise NotImplementedError(f"{registration.name}: pushing an image is not replayed; set skip_push")
-            build = inputs["build"]
-            engine.docker(
-                "build", "--platform", build.get("platform", "linux/amd64"), "--tag", inputs["imageName"],
-                "--file", build.get("dockerfile", f"{build['context']}/Dockerfile"), build["context"],
-            )  # fmt: skip
-            made.images[inputs["imageName"]] = api.image_id(inputs["imageName"])
+            made.images[inputs["imageName"]] = build_image(engine, inputs)
         elif registration.type == CONTAINER:
             _refuse_unknown(registration, _CONTAINER_INPUTS)
             name = inputs["name"]

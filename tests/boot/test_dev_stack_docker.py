@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from fastapi_deploy.testing import ProgramRun
 from tests.boot.conftest import module_failed
 from tests.boot.docker_engine import DockerEngine, ensure_base_images
-from tests.boot.docker_replay import CONTAINER, IMAGE, NETWORK, VOLUME, Replay, replay, teardown
+from tests.boot.docker_replay import CONTAINER, IMAGE, NETWORK, VOLUME, Replay, build_image, replay, teardown
 from tests.boot.harness import PackageIndex, wait_for
 from tests.boot.probes import PinnedHttps, http_get, served_certificate
 from tests.mocks.harness import load_stack_file, run_main
@@ -102,8 +102,7 @@ def dev(
         TIMINGS["replay start to first HTTPS 200 (s)"] = time.monotonic() - started
         # Warm: the same build again, as a second `pulumi up` does.
         warm = time.monotonic()
-        build = run.one(IMAGE).inputs["build"]
-        docker_engine.docker("build", "--platform", build["platform"], "--tag", run.one(IMAGE).inputs["imageName"], "--file", build["dockerfile"], build["context"])
+        build_image(docker_engine, run.one(IMAGE).inputs)
         TIMINGS["app-host image build, warm (s)"] = time.monotonic() - warm
         yield DevStack(docker_engine, run, made, https, http_port, app, database)
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from typing import Any
 
 import psycopg
 import pytest
@@ -19,6 +20,7 @@ from fastapi_deploy.cloud_init.systemd import migration_lock_key
 from fastapi_deploy.stack_model import AppHostSpec, Capacity, SelfSignedCertificates
 from tests.boot.harness import (
     GuestFactory,
+    HostNetwork,
     HostNetworkFactory,
     PackageIndex,
     PostgresServer,
@@ -34,6 +36,22 @@ pytestmark = pytest.mark.boot
 DOMAIN = "api.example.test"
 
 
+def _sample_host(
+    network: HostNetwork, app_index: PackageIndex, s3: S3Server, bucket: str, database_url: str, **overrides: Any
+) -> AppHostSpec:
+    """The sample app on a small self-signed host in `network`, its store in `bucket`."""
+    return AppHostSpec(
+        domains=(DOMAIN,),
+        certificates=SelfSignedCertificates(),
+        app=sample_app_spec(app_index.url_for(network.outer_address)),
+        store=publish_for_hosts(s3, bucket, network.outer_address, app_project=APP_PROJECT),
+        capacity=Capacity(vcpus=1, memory_mib=1024),
+        database_url=database_url,
+        refresh_package_index=False,
+        **overrides,
+    )
+
+
 def test_hosts_starting_together_migrate_the_schema_once(
     guest_factory: GuestFactory,
     host_network_factory: HostNetworkFactory,
@@ -45,16 +63,14 @@ def test_hosts_starting_together_migrate_the_schema_once(
     networks = [host_network_factory(), host_network_factory()]
     guests = []
     for number, network in enumerate(networks, start=1):
-        spec = AppHostSpec(
-            domains=(DOMAIN,),
-            certificates=SelfSignedCertificates(),
-            app=sample_app_spec(app_index.url_for(network.outer_address)),
-            store=publish_for_hosts(s3, "notes-fleet", network.outer_address, app_project=APP_PROJECT),
-            capacity=Capacity(vcpus=1, memory_mib=1024),
-            database_url=postgres.create_database("notes_fleet", "notes_fleet", password, host=network.outer_address)
+        spec = _sample_host(
+            network,
+            app_index,
+            s3,
+            "notes-fleet",
+            postgres.create_database("notes_fleet", "notes_fleet", password, host=network.outer_address)
             if number == 1
             else postgres.url("notes_fleet", password, "notes_fleet", network.outer_address),
-            refresh_package_index=False,
         )
         guests.append(guest_factory(f"fleet{number}", render_user_data(spec).cloud_config, network=network, start=False))
     # Hold the hosts' migration lock until both are queued on it, so they really contend
@@ -115,15 +131,13 @@ def test_a_host_booting_while_the_database_is_away_serves_once_it_is_back(
     back the schema is migrated and /readyz turns 200."""
     network = host_network_factory()
     password = secrets.token_urlsafe(16)
-    spec = AppHostSpec(
-        domains=(DOMAIN,),
-        certificates=SelfSignedCertificates(),
-        app=sample_app_spec(app_index.url_for(network.outer_address)),
-        store=publish_for_hosts(s3, "notes-away", network.outer_address, app_project=APP_PROJECT),
-        capacity=Capacity(vcpus=1, memory_mib=1024),
-        database_url=postgres.create_database("notes_away", "notes_away", password, host=network.outer_address),
+    spec = _sample_host(
+        network,
+        app_index,
+        s3,
+        "notes-away",
+        postgres.create_database("notes_away", "notes_away", password, host=network.outer_address),
         migration_wait_seconds=10,
-        refresh_package_index=False,
     )
     guest = guest_factory("away", render_user_data(spec).cloud_config, network=network, start=False)
     client = PinnedHttps(DOMAIN, network.guest_address, ca_pem=None)
