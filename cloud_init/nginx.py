@@ -5,11 +5,39 @@ from __future__ import annotations
 from fastapi_deploy.cloud_init.layout import ACME_RESPONDER_SOCKET, HostLayout
 from fastapi_deploy.stack_model.host_spec import AcmeCertificates, AppHostSpec
 
-__all__ = ["render_site"]
+__all__ = ["IDEMPOTENT_METHODS", "RESENDS", "render_site"]
 
 # Nginx must drop idle upstream connections before gunicorn does, or a request can be sent on
 # a connection gunicorn is closing. gunicorn's keepalive is set above this (see gunicorn.py).
 UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS = 30
+
+# Methods HTTP defines as idempotent (RFC 9110, 9.2.2), the same set Nginx's own
+# proxy_next_upstream resends. POST and PATCH are never resent: the app may have acted on
+# them before it died, so their clients get a clean 502 and decide for themselves.
+IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE")
+# How often a broken idempotent request is sent again. More than one: right after a master's
+# death its orphaned workers may still accept, and a resend landing there breaks again.
+RESENDS = 2
+
+
+def _resend_locations(upstream: str) -> str:
+    """Named locations that resend an idempotent request after a broken upstream connection,
+    each handing its own failure to the next; the last one's 502 goes to the client."""
+    methods = "|".join(IDEMPOTENT_METHODS)
+    blocks = []
+    for attempt in range(1, RESENDS + 1):
+        name = f"@{upstream}_resend" + ("" if attempt == 1 else f"_{attempt}")
+        following = f"\n        error_page 502 = @{upstream}_resend_{attempt + 1};" if attempt < RESENDS else ""
+        blocks.append(
+            f"""
+    location {name} {{
+        if ($request_method !~ ^({methods})$) {{
+            return 502;
+        }}
+        proxy_pass http://{upstream};{following}
+    }}"""
+        )
+    return "".join(blocks) + "\n"
 
 
 def render_site(spec: AppHostSpec, layout: HostLayout) -> str:
@@ -40,6 +68,7 @@ limit_req_zone $binary_remote_addr zone={upstream}_acme:1m rate=5r/s;
         if shared_acme
         else ""
     )
+    resend_locations = _resend_locations(upstream)
     return f"""\
 # Managed by the app-host user data; edits are lost when the host is replaced.
 upstream {upstream} {{
@@ -115,20 +144,29 @@ server {{
 
     client_max_body_size {spec.max_body_size_mib}m;
 
+    # Shared by the app's locations below.
+    proxy_http_version 1.1;
+    proxy_set_header Host $host;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection $connection_upgrade;
+    # Nginx is the edge: it sets the client address instead of appending to one the
+    # client could forge. gunicorn trusts these headers from the socket.
+    proxy_set_header X-Forwarded-For $remote_addr;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header X-Forwarded-Host $host;
+    proxy_set_header X-Real-IP $remote_addr;
+    proxy_redirect off;
+    proxy_read_timeout {spec.app.timeout_seconds}s;
+
     location / {{
         proxy_pass http://{upstream};
-        proxy_http_version 1.1;
-        proxy_set_header Host $host;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection $connection_upgrade;
-        # Nginx is the edge: it sets the client address instead of appending to one the
-        # client could forge. gunicorn trusts these headers from the socket.
-        proxy_set_header X-Forwarded-For $remote_addr;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_set_header X-Forwarded-Host $host;
-        proxy_set_header X-Real-IP $remote_addr;
-        proxy_redirect off;
-        proxy_read_timeout {spec.app.timeout_seconds}s;
+        # A worker dying mid-request (a crash, kill -9, the OOM killer) breaks the upstream
+        # connection and Nginx would answer 502. Idempotent requests are sent again: systemd
+        # keeps the socket open while the app restarts, so the resend waits in its queue
+        # and is answered by the new workers.
+        error_page 502 = @{upstream}_resend;
     }}
-}}
+    # Lets each resend hand its own failure to the next.
+    recursive_error_pages on;
+{resend_locations}}}
 """

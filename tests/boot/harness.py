@@ -1388,6 +1388,11 @@ class PostgresServer(_OuterService):
             cursor = connection.execute(statement, params)
             return list(cursor.fetchall()) if cursor.description is not None else []
 
+    def connect(self, database: str) -> psycopg.Connection[tuple[Any, ...]]:
+        """A superuser connection to ``database`` (autocommit; open transactions with
+        ``connection.transaction()``), for tests that hold locks while the app works."""
+        return self._connect(database)
+
     def _connect(self, database: str) -> psycopg.Connection[tuple[Any, ...]]:
         import psycopg  # imported late: the rest of the harness works without it
 

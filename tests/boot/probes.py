@@ -4,8 +4,10 @@ needed), the certificate a host serves, and a bounded concurrent load."""
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -14,7 +16,7 @@ from typing import Any
 
 from cryptography import x509
 
-__all__ = ["LoadResult", "PinnedHttps", "bounded_load", "served_certificate"]
+__all__ = ["LoadResult", "PinnedHttps", "bounded_load", "served_certificate", "wrk", "wrk_failures"]
 
 
 class _PinnedConnection(http.client.HTTPSConnection):
@@ -170,3 +172,24 @@ def bounded_load(client: PinnedHttps, path: str, *, clients: int, seconds: float
     runner = threading.Thread(target=run_all, daemon=True)
     runner.start()
     return result, stop, runner
+
+
+def wrk(url: str, seconds: int, timeout_seconds: int = 2) -> subprocess.Popen[str]:
+    """wrk with 32 keep-alive connections on 2 threads (it does not verify certificates);
+    a request unanswered after `timeout_seconds` (wrk's default: 2) counts as a timeout.
+    Read its report with wrk_failures."""
+    return subprocess.Popen(
+        ["wrk", "-t2", "-c32", f"-d{seconds}s", f"--timeout={timeout_seconds}s", "--latency", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wrk_failures(output: str) -> tuple[int, int]:
+    """(requests, failed) from wrk's report: socket errors plus non-2xx/3xx answers."""
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    failed = (sum(int(value) for value in errors.groups()) if errors else 0) + (int(non_2xx.group(1)) if non_2xx else 0)
+    return requests, failed

@@ -11,7 +11,9 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from cryptography.x509.oid import NameOID
@@ -25,10 +27,11 @@ from tests.boot.harness import (
     PebbleAcme,
     PostgresServer,
     S3Server,
+    hosts_entry,
     wait_for,
 )
 from tests.boot.host_parts import APP_PROJECT, publish_for_hosts, sample_app_spec
-from tests.boot.probes import PinnedHttps, bounded_load, http_get, served_certificate
+from tests.boot.probes import PinnedHttps, bounded_load, http_get, served_certificate, wrk, wrk_failures
 from tests.host_specs import ADMIN_KEY
 
 pytestmark = pytest.mark.boot
@@ -363,6 +366,82 @@ def test_app_comes_back_after_kill_9_of_the_master(host: BootedHost) -> None:
         what="app back after kill -9",
     )
     TIMINGS["kill -9 to HTTPS 200 (s)"] = time.monotonic() - killed
+
+
+def _lock_waiters(host: BootedHost) -> set[int]:
+    """Backends of the app's database waiting for a lock. A backend whose client was killed
+    keeps waiting (Postgres notices only when it next talks to the client)."""
+    rows = host.postgres.query(
+        "postgres",
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+        (host.database,),
+    )
+    return {int(pid) for pid, in rows}
+
+
+def test_a_crash_mid_request_resends_reads_and_answers_writes_with_a_clean_502(host: BootedHost) -> None:
+    """A GET and a POST are inside the app (both wait for a table lock the test holds) when
+    the master is killed: the GET is sent again and answered by the restarted app; the POST
+    is not resent (the app may have acted on it) and gets a 502 at once, never a hang."""
+    text = f"crash-{secrets.token_hex(4)}"
+    # New Nginx workers hold no kept-alive upstream connections, so both requests go out on
+    # fresh ones. (A request that breaks on a kept-alive connection Nginx resends by itself,
+    # taking it for one the app had closed as idle; a fresh one it does not.)
+    host.guest.exec(["systemctl", "reload", "nginx"])
+    patient = PinnedHttps(host.https.domain, host.https.address, host.https.ca_pem, timeout=90)
+    with host.postgres.connect(host.database) as locker, ThreadPoolExecutor(2) as pool:
+        with locker.transaction():
+            locker.execute("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE")
+            read = pool.submit(patient.get, "/notes?limit=1")
+            write = pool.submit(
+                patient.request, "POST", "/notes", json.dumps({"text": text}).encode(),
+                {"Content-Type": "application/json"},
+            )
+            wait_for(lambda: len(_lock_waiters(host)) == 2, timeout=20, interval=0.2, what="both requests inside the app")
+            before_crash = _lock_waiters(host)
+            host.guest.exec(["kill", "-9", str(_master_pid(host.guest))])
+            killed = time.monotonic()
+            status, _, body = write.result(timeout=20)
+            TIMINGS["crash: POST answered after (s)"] = time.monotonic() - killed
+            assert status == 502, body
+            # The GET was sent again and waits for the lock in the restarted app.
+            wait_for(
+                lambda: len(_lock_waiters(host) - before_crash) == 1, timeout=30, interval=0.2,
+                what="the GET resent to the restarted app",
+            )
+            assert not read.done()
+        status, _, body = read.result(timeout=30)
+    assert status == 200, body
+    assert host.postgres.query(host.database, "SELECT count(*) FROM notes WHERE text = %s", (text,)) == [(0,)]
+
+
+def _wrk_max_latency_seconds(output: str) -> float:
+    value, unit = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+    return float(value) / {"us": 1e6, "ms": 1e3, "s": 1.0}[unit]
+
+
+def _replaced_and_serving(host: BootedHost, dead_master: int) -> bool:
+    return _master_pid(host.guest) not in (0, dead_master) and _https_ok(host.https)
+
+
+def test_two_crashes_under_load_fail_no_request(host: BootedHost) -> None:
+    """Two kill -9 of the master under wrk's 32 keep-alive connections: the requests the
+    dead workers held are sent again, so none fails. Every request in flight waits for the
+    restart (about 2 s), longer than wrk's default timeout: slow, not failed, so wrk waits
+    up to 10 s."""
+    with hosts_entry(DOMAIN, ADDRESS):
+        load = wrk(f"https://{DOMAIN}/healthz", 30, timeout_seconds=10)
+        time.sleep(4)
+        for _ in range(2):
+            dead = _master_pid(host.guest)
+            host.guest.exec(["kill", "-9", str(dead)])
+            wait_for(partial(_replaced_and_serving, host, dead), timeout=30, interval=0.2, what="app back after kill -9")
+            time.sleep(4)
+        output = load.communicate(timeout=90)[0]
+    requests, failed = wrk_failures(output)
+    TIMINGS["wrk requests during 2 kill -9 of the master"] = requests
+    TIMINGS["wrk slowest request during 2 kill -9 (s)"] = _wrk_max_latency_seconds(output)
+    assert requests > 2000 and failed == 0, output
 
 
 def test_https_serves_again_after_a_reboot(host: BootedHost) -> None:

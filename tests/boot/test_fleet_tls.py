@@ -15,9 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import re
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,7 +46,7 @@ from tests.boot.harness import (
     wait_for,
 )
 from tests.boot.host_parts import APP_PROJECT, publish_for_hosts, sample_app_spec
-from tests.boot.probes import PinnedHttps, bounded_load, served_certificate
+from tests.boot.probes import PinnedHttps, bounded_load, served_certificate, wrk, wrk_failures
 
 pytestmark = pytest.mark.boot
 
@@ -224,29 +222,11 @@ def test_a_host_that_joins_later_serves_the_certificate_without_a_new_order(
     fleet.balancer.set_backends([network.guest_address for _, network in fleet.hosts])
 
 
-def _wrk(url: str, seconds: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _wrk_failures(output: str) -> tuple[int, int]:
-    """(requests, failed) from wrk's report: socket errors plus non-2xx/3xx answers."""
-    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    failed = (sum(int(value) for value in errors.groups()) if errors else 0) + (int(non_2xx.group(1)) if non_2xx else 0)
-    return requests, failed
-
-
 def test_a_renewal_under_load_reaches_every_host_without_a_failed_request(fleet: Fleet) -> None:
     before = fleet.serials()[0]
     orders = fleet.pebble.orders()
     with hosts_entry(DOMAIN, BALANCER_ADDRESS):
-        wrk = _wrk(f"https://{DOMAIN}/healthz", 60)
+        load = wrk(f"https://{DOMAIN}/healthz", 60)
         result, stop, runner = bounded_load(fleet.https(BALANCER_ADDRESS), "/healthz", clients=8, seconds=60, max_requests=1_000_000)
         time.sleep(5)
         issuer = fleet.hosts[1][0]
@@ -262,10 +242,10 @@ def test_a_renewal_under_load_reaches_every_host_without_a_failed_request(fleet:
             what="every host on the renewed certificate",
         )
         FIGURES["renewal: issuer done to every host on the new serial (s)"] = time.monotonic() - ordered
-        wrk_output = wrk.communicate(timeout=120)[0]
+        wrk_output = load.communicate(timeout=120)[0]
         stop.set()
         runner.join(timeout=30)
-    requests, failed = _wrk_failures(wrk_output)
+    requests, failed = wrk_failures(wrk_output)
     FIGURES["wrk requests during the renewal"] = requests
     FIGURES["python-client requests during the renewal"] = result.total
     assert requests > 500 and failed == 0, wrk_output
