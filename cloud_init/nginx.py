@@ -22,7 +22,13 @@ RESENDS = 2
 
 def _resend_locations(upstream: str) -> str:
     """Named locations that resend an idempotent request after a broken upstream connection,
-    each handing its own failure to the next; the last one's 502 goes to the client."""
+    each handing its own failure to the next (recursive_error_pages); the last one's 502
+    goes to the client.
+
+    A worker dying mid-request (a crash, kill -9, the OOM killer) breaks the upstream
+    connection. Nginx resends by itself only a request that broke on a kept-alive connection
+    (it takes that for an idle close), not one on a fresh connection. systemd keeps the
+    socket open while the app restarts, so a resend waits in its queue for the new workers."""
     methods = "|".join(IDEMPOTENT_METHODS)
     blocks = []
     for attempt in range(1, RESENDS + 1):
@@ -160,13 +166,9 @@ server {{
 
     location / {{
         proxy_pass http://{upstream};
-        # A worker dying mid-request (a crash, kill -9, the OOM killer) breaks the upstream
-        # connection and Nginx would answer 502. Idempotent requests are sent again: systemd
-        # keeps the socket open while the app restarts, so the resend waits in its queue
-        # and is answered by the new workers.
+        # A worker died holding the request: resend it if idempotent.
         error_page 502 = @{upstream}_resend;
     }}
-    # Lets each resend hand its own failure to the next.
     recursive_error_pages on;
 {resend_locations}}}
 """
