@@ -30,6 +30,7 @@ from fastapi_deploy.components import (
 )
 from fastapi_deploy.components._base import secret
 from fastapi_deploy.stack_model.host_spec import AppHostSpec, ObjectStorageSpec, S3StoreSpec
+from fastapi_deploy.stack_model.ingress import clb_health_check_rule
 from fastapi_deploy.stack_model.stack_config import StackConfig
 
 __all__ = ["Foundation", "build_foundation"]
@@ -57,7 +58,12 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
     network = Network("app", NetworkArgs(zone_ids=zones, vpc_cidr=config.vpc_cidr), in_region)
     hosts_group = SecurityGroup(
         "app-hosts",
-        SecurityGroupArgs(vpc_id=network.vpc_id, admin_cidrs=config.admin_cidrs),
+        SecurityGroupArgs(
+            vpc_id=network.vpc_id,
+            admin_cidrs=config.admin_cidrs,
+            # Behind the CLB, its health checks reach the hosts' gate.
+            extra_ingress_rules=(clb_health_check_rule(),) if config.fleet_enabled else (),
+        ),
         in_region,
     )
     database = Postgres(

@@ -14,7 +14,7 @@ from .config import TOOL, HostConfig, StoreConfig
 from .host_files import install_host_files
 from .store import open_store
 from .system import CommandFailed, atomic_write, log, run, systemctl, warn
-from .units import tooling_units
+from .units import HEALTH_GATE_UNIT, tooling_units
 
 __all__ = ["REQUIREMENTS", "bootstrap"]
 
@@ -100,5 +100,9 @@ def bootstrap(config: HostConfig) -> None:
     log(f"tooling units: {', '.join(install_units(config)) or 'none'}")
     start_app(config)
     start_proxy(config)
+    if config.health_gate_port:
+        # Opens its port once the app answers through Nginx: until then the load balancer
+        # sends this host nothing.
+        systemctl("enable", "--now", HEALTH_GATE_UNIT)
     obtain_certificate(config)
     log("done")

@@ -19,6 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     tls.add_argument("action", choices=("sync", "renew", "auth-hook", "cleanup-hook"))
     tls.add_argument("--wait", type=float, default=0, help="renew: seconds to wait for the fleet's lock")
     tls.add_argument("--force", action="store_true", help="renew: order a new certificate even if not due")
+    commands.add_parser("health-gate", help="hold the load balancer's health-check port open while the app answers")
     commands.add_parser("acme-responder", help="answer HTTP-01 challenges from the store (systemd socket)")
     # Parsed by the migrate module itself (its own options come before the command).
     commands.add_parser("migrate", help="run the migration command under the fleet's advisory lock")
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         from .bootstrap import bootstrap
 
         bootstrap(config)
+    elif args.command == "health-gate":
+        from .health_gate import serve as gate
+
+        gate(config)
     elif args.command == "acme-responder":
         from .acme_responder import serve
 

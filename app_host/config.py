@@ -75,6 +75,9 @@ class HostConfig:
     certificate_sync_seconds: int
     app_artifact_key: str
     app_artifact_sha256: str
+    # The load balancer's health-check port (0: not behind one) and what the gate asks the app.
+    health_gate_port: int = 0
+    health_probe_path: str = "/healthz"
 
     @classmethod
     def load(cls, path: Path = HOST_CONF) -> HostConfig:
@@ -98,6 +101,8 @@ class HostConfig:
             certificate_sync_seconds=int(values.get("CERTIFICATE_SYNC_SECONDS") or 60),
             app_artifact_key=values.get("APP_ARTIFACT_KEY", ""),
             app_artifact_sha256=values.get("APP_ARTIFACT_SHA256", ""),
+            health_gate_port=int(values.get("HEALTH_GATE_PORT") or 0),
+            health_probe_path=values.get("HEALTH_PROBE_PATH") or "/healthz",
         )
 
     @property

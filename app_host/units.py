@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from .config import TOOL, HostConfig
 
-__all__ = ["ACME_RESPONDER_SOCKET", "SANDBOX", "tooling_units"]
+__all__ = ["ACME_RESPONDER_SOCKET", "HEALTH_GATE_UNIT", "SANDBOX", "tooling_units"]
 
 ACME_RESPONDER_SOCKET = "/run/app-host/acme-responder.sock"
+HEALTH_GATE_UNIT = "app-host-health-gate.service"
 
 # The sandbox of every unit that needs no root: the app, its migrations (rendered into the
 # user data by cloud_init.systemd) and the challenge responder. MemoryDenyWriteExecute is
@@ -43,10 +44,28 @@ UMask=0077
 
 
 def tooling_units(config: HostConfig) -> dict[str, str]:
-    """File name -> content of the units for this host's certificate kind."""
+    """File name -> content of the units for this host: the health gate behind a load
+    balancer, the certificate's units with ACME."""
+    units: dict[str, str] = {}
+    if config.health_gate_port:
+        units[HEALTH_GATE_UNIT] = f"""\
+[Unit]
+Description=Port {config.health_gate_port} open only while the app answers (the load balancer's health check)
+After=network-online.target nginx.service
+Wants=network-online.target
+
+[Service]
+ExecStart={TOOL} health-gate
+DynamicUser=yes
+Restart=always
+RestartSec=1
+{SANDBOX}
+[Install]
+WantedBy=multi-user.target
+"""
     if config.certificate_kind != "acme":
-        return {}
-    return {
+        return units
+    return units | {
         "app-host-acme-responder.socket": f"""\
 [Unit]
 Description=Socket of the ACME challenge responder (Nginx only)

@@ -153,6 +153,8 @@ def _host_conf(spec: AppHostSpec, layout: HostLayout) -> str:
         "TOOLING_SHA256": tooling.sha256,
         "APP_ARTIFACT_KEY": package.key if package else "",
         "APP_ARTIFACT_SHA256": package.sha256 if package else "",
+        "HEALTH_GATE_PORT": str(spec.health_gate_port or ""),
+        "HEALTH_PROBE_PATH": spec.app.readiness_path,
     }
     lines = [f"{name}={shlex.quote(value)}" for name, value in settings.items()]
     return "# Managed by the app-host user data: settings of the app-host tooling.\n" + "\n".join(lines) + "\n"

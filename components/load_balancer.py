@@ -3,28 +3,33 @@
 TLS ends on the hosts, so the listeners are TCP, not HTTP/HTTPS: the CLB never sees a
 certificate or a request line.
 
-Health checks: a TCP listener's check in this provider (pulumi-volcengine 0.0.47,
-`ListenerHealthCheckArgs`) has no protocol switch, and its `uri`/`domain`/`http_code` fields
-belong to HTTP(S) listeners. An HTTP check could not work here anyway: port 443 speaks TLS,
-and port 80 answers only for the configured domains (unknown Host -> 444) and redirects
-everything else, `/healthz` included, to HTTPS. So both listeners check that the host
-accepts TCP on 443, where Nginx serves the app; a host that fails it leaves both server
-groups. `/healthz` itself is probed end to end by the HealthzGate after a deploy.
+Health checks: a TCP listener's check is a TCP handshake (pulumi-volcengine 0.0.47,
+`ListenerHealthCheckArgs`: its `uri`/`domain`/`http_code` fields belong to HTTP(S)
+listeners), to the port the check names (1-65535, terraform-provider-volcengine,
+clb/listener/resource_volcengine_listener.go, `health_check.port`). A handshake with 443
+would say nothing about the app: Nginx accepts there even when the app is dead. So both
+listeners check the hosts' health gate (HEALTH_GATE_PORT), a port each host holds open only
+while its app answers through Nginx (app_host/health_gate.py), reachable only from the CLB's
+health-check range. A host whose app dies leaves both server groups within about
+gate fall (3 s) + interval x unhealthy threshold (2 s x 3) and returns when it recovers.
+`/healthz` itself is probed end to end by the HealthzGate after a deploy.
 """
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_volcengine as volcengine
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
+from fastapi_deploy.stack_model.host_spec import HEALTH_GATE_PORT
 
 __all__ = ["LISTENER_PORTS", "LoadBalancer", "LoadBalancerArgs"]
 
 # Listener port -> the backend port it forwards to (the same: Nginx listens on both).
 LISTENER_PORTS: dict[str, int] = {"http": 80, "https": 443}
-HEALTH_CHECK_PORT = 443
+# The hosts' health gate: open only while the app answers.
+HEALTH_CHECK_PORT = HEALTH_GATE_PORT
 
 
 class LoadBalancerArgs(ComponentArgs):
@@ -50,10 +55,13 @@ class LoadBalancerArgs(ComponentArgs):
         "which Volcengine allows up to 200). Default 10.",
     )
     health_check_interval_seconds: int = Field(
-        default=5, ge=1, le=300, description="Seconds between health checks. Default 5."
+        default=2, ge=1, le=300, description="Seconds between health checks. Default 2 (the API's own)."
     )
     health_check_timeout_seconds: int = Field(
-        default=3, ge=1, le=60, description="Seconds a check may take. Default 3."
+        default=2,
+        ge=1,
+        le=60,
+        description="Seconds a check may take; at most the interval. Default 2 (the API's own).",
     )
     healthy_threshold: int = Field(
         default=3,
@@ -73,6 +81,20 @@ class LoadBalancerArgs(ComponentArgs):
         le=900,
         description="Seconds a removed host keeps its open connections. Default 30; 0 turns draining off.",
     )
+
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> LoadBalancerArgs:
+        # BytePlus CLB docs, "Editing health check": the detect interval must be greater
+        # than or equal to the response timeout.
+        if self.health_check_timeout_seconds > self.health_check_interval_seconds:
+            raise ValueError(
+                f"health_check_timeout_seconds {self.health_check_timeout_seconds} is longer than "
+                f"health_check_interval_seconds {self.health_check_interval_seconds}; the CLB "
+                "refuses a check timeout longer than its interval: lower the timeout or raise "
+                "the interval"
+            )
+        return self
 
 
 class LoadBalancer(pulumi.ComponentResource):

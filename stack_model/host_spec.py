@@ -26,6 +26,7 @@ from fastapi_deploy.stack_model.capacity import Capacity
 
 __all__ = [
     "ARTIFACTS_PREFIX",
+    "HEALTH_GATE_PORT",
     "RESERVED_ENV_NAMES",
     "SERVER_REQUIREMENTS",
     "TLS_PREFIX",
@@ -52,6 +53,11 @@ SERVER_REQUIREMENTS: tuple[str, ...] = (
     "uvloop==0.22.1",
     "httptools==0.7.1",
 )
+
+# The port a fleet host holds open only while its app answers (app_host/health_gate.py): the
+# load balancer's health check probes it. Reachable only from the CLB's health-check range
+# (stack_model.ingress); never one of the ports the mission keeps closed.
+HEALTH_GATE_PORT = 8090
 
 # Variables the host sets itself; an app env entry may not shadow them.
 RESERVED_ENV_NAMES: frozenset[str] = frozenset(
@@ -499,6 +505,12 @@ class AppHostSpec(BaseModel):
     max_body_size_mib: int = Field(
         default=10, ge=1, le=1024, description="Largest request body Nginx accepts. Default 10."
     )
+    health_gate_port: int | None = Field(
+        default=None,
+        description="Behind a load balancer: the port held open only while the app answers, "
+        f"which the balancer's health check probes ({HEALTH_GATE_PORT} in the stacks). Default "
+        "None: a host on its own has no gate.",
+    )
     journal_max_use_mib: int = Field(
         default=1024, ge=64, description="Disk the journal may use. Default 1024 MiB."
     )
@@ -521,6 +533,16 @@ class AppHostSpec(BaseModel):
             raise ValueError(
                 f"{value!r} must be 3-32 lower case letters, digits and hyphens, starting with "
                 "a letter, such as 'api'"
+            )
+        return value
+
+    @field_validator("health_gate_port")
+    @classmethod
+    def _gate_port(cls, value: int | None) -> int | None:
+        if value is not None and (not 1024 < value <= 65535 or value in (5432, 8000)):
+            raise ValueError(
+                f"health_gate_port {value} must be an unprivileged port (1025-65535) other than "
+                f"8000 (the app) and 5432 (the database), such as {HEALTH_GATE_PORT}"
             )
         return value
 

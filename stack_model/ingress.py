@@ -18,11 +18,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fastapi_deploy.stack_model.host_spec import HEALTH_GATE_PORT
 from fastapi_deploy.stack_model.volcengine_rules import TEXT_RULES
 
 __all__ = [
     "APP_HOST_PUBLIC_TEMPLATES",
     "CATALOGUE",
+    "CLB_HEALTH_CHECK_CIDR",
     "PROTECTED_PORTS",
     "IngressRule",
     "RuleTemplate",
@@ -30,6 +32,7 @@ __all__ = [
     "app_host_ingress_rules",
     "catalogue_markdown",
     "check_admin_cidr",
+    "clb_health_check_rule",
     "is_world",
     "parse_cidr",
     "rule_from_catalogue",
@@ -122,8 +125,25 @@ CATALOGUE: dict[str, RuleTemplate] = {
     "app-8000-tcp": RuleTemplate(
         protocol="tcp", port_start=8000, port_end=8000, purpose="The app server behind Nginx"
     ),
+    "lb-health-gate-tcp": RuleTemplate(
+        protocol="tcp",
+        port_start=HEALTH_GATE_PORT,
+        port_end=HEALTH_GATE_PORT,
+        purpose="CLB health checks, open only while the app answers",
+    ),
     "all-all": RuleTemplate(protocol="all", port_start=-1, port_end=-1, purpose="Everything"),
 }
+
+# Where a CLB's health checks come from: Volcengine (BytePlus) CLB docs, "Editing health
+# check" (prerequisite: the servers' security group allows 100.64.0.0/10) and "Configuring a
+# server security group" (layer-4 listeners check server-type groups from that range).
+CLB_HEALTH_CHECK_CIDR = "100.64.0.0/10"
+
+
+def clb_health_check_rule() -> IngressRule:
+    """The opening a fleet behind the CLB needs: the health gate's port, from the CLB's
+    health-check range only."""
+    return rule_from_catalogue("lb-health-gate-tcp", CLB_HEALTH_CHECK_CIDR)
 
 # What an app host opens to everyone: the two ports Nginx serves.
 APP_HOST_PUBLIC_TEMPLATES: tuple[str, ...] = ("http-80-tcp", "https-443-tcp")

@@ -38,6 +38,7 @@ from pydantic.fields import FieldInfo
 
 from fastapi_deploy.stack_model.capacity import Capacity
 from fastapi_deploy.stack_model.host_spec import (
+    HEALTH_GATE_PORT,
     AcmeCertificates,
     AppHostSpec,
     AppSpec,
@@ -874,6 +875,8 @@ class StackConfig(BaseModel):
             admin_ssh_keys=self.admin_ssh_keys,
             # On Docker, 443 is published as devHttpsPort: the redirect must name it.
             public_https_port=self.dev_https_port if self.platform == "docker" else 443,
+            # Behind the CLB, its health check probes the gate, which follows the app.
+            health_gate_port=HEALTH_GATE_PORT if self.platform == "volcengine" and self.fleet_enabled else None,
         )
 
     def _validated_host_spec(self) -> AppHostSpec:

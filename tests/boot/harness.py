@@ -1067,10 +1067,10 @@ class SharedAddresses(_OuterService):
 
 class TcpBalancer(_OuterService):
     """HAProxy passing TCP 80 and 443 at `address` round-robin to backends: the test bed's
-    stand-in for the CLB, health-checked as the LoadBalancer component configures it (TCP to
-    443 for both listeners, its thresholds; interval shortened). So a booting host whose
-    packaged Nginx already answers on 80 gets no traffic, ACME validations included, until
-    the bootstrap has put our site on 443. `set_backends` restarts it with a new list."""
+    stand-in for the CLB, health-checked as the LoadBalancer component configures it (a TCP
+    handshake with the hosts' health gate, its interval, timeout and thresholds). So a booting
+    host gets no traffic, ACME validations included, until its app answers through Nginx, and
+    a host whose app dies is taken out. `set_backends` restarts it with a new list."""
 
     def __init__(self, work_dir: Path, address: str = BALANCER_ADDRESS) -> None:
         self.work_dir = work_dir
@@ -1078,30 +1078,54 @@ class TcpBalancer(_OuterService):
         self.backends: list[str] = []
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def _stats_socket(self) -> Path:
+        return self.work_dir / "haproxy.sock"
+
     def _config(self) -> str:
         # The component's own values, so the stand-in follows them if they change.
         from fastapi_deploy.components.load_balancer import HEALTH_CHECK_PORT, LoadBalancerArgs
 
-        rise = LoadBalancerArgs.model_fields["healthy_threshold"].default
-        fall = LoadBalancerArgs.model_fields["unhealthy_threshold"].default
+        defaults = {name: field.default for name, field in LoadBalancerArgs.model_fields.items()}
         lines = [
             "global",
             "    maxconn 4096",
+            f"    stats socket {self._stats_socket} mode 600 level user",
             "defaults",
             "    mode tcp",
             "    timeout connect 5s",
             "    timeout client 120s",
             "    timeout server 120s",
+            f"    timeout check {defaults['health_check_timeout_seconds']}s",
         ]
         for port in (80, 443):
             lines += [f"frontend in{port}", f"    bind {self.address}:{port}", f"    default_backend out{port}"]
             lines += [f"backend out{port}", "    balance roundrobin"]
             lines += [
-                f"    server host{index} {backend}:{port} check port {HEALTH_CHECK_PORT} inter 1s"
-                f" rise {rise} fall {fall}"
+                f"    server host{index} {backend}:{port} check port {HEALTH_CHECK_PORT}"
+                f" inter {defaults['health_check_interval_seconds']}s"
+                f" rise {defaults['healthy_threshold']} fall {defaults['unhealthy_threshold']}"
                 for index, backend in enumerate(self.backends)
             ]
         return "\n".join(lines) + "\n"
+
+    def states(self, port: int = 443) -> dict[str, str]:
+        """Backend address -> its state in the listener on `port` ('UP', 'DOWN', or a
+        transition such as 'UP 1/3'), as the balancer's health checks see it."""
+        with socket.socket(socket.AF_UNIX) as connection:
+            connection.connect(str(self._stats_socket))
+            connection.sendall(b"show stat\n")
+            chunks = []
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+        rows = b"".join(chunks).decode().splitlines()
+        header = rows[0].lstrip("# ").split(",")
+        states: dict[str, str] = {}
+        for row in rows[1:]:
+            values = dict(zip(header, row.split(","), strict=False))
+            if values.get("pxname") == f"out{port}" and values.get("svname", "").startswith("host"):
+                states[self.backends[int(values["svname"][4:])]] = values["status"]
+        return states
 
     def set_backends(self, backends: Sequence[str]) -> None:
         self.backends = list(backends)

@@ -29,6 +29,7 @@ from cryptography.x509.oid import NameOID
 
 from fastapi_deploy.cloud_init import render_user_data
 from fastapi_deploy.stack_model import AcmeCertificates, AppHostSpec, Capacity
+from fastapi_deploy.stack_model.host_spec import HEALTH_GATE_PORT
 from tests.boot.harness import (
     BALANCER_ADDRESS,
     SERVICES_ADDRESS,
@@ -135,6 +136,7 @@ def fleet(
         capacity=Capacity(vcpus=1, memory_mib=1024),
         database_url=postgres.create_database("fleet_tls", "fleet_tls", secrets.token_urlsafe(12), host=SERVICES_ADDRESS),
         refresh_package_index=False,
+        health_gate_port=HEALTH_GATE_PORT,
     )
     user_data = with_public_dns(render_user_data(spec).cloud_config)
     balancer = TcpBalancer(tmp_path_factory.mktemp("balancer"))
@@ -350,3 +352,52 @@ def test_bad_certificates_in_the_store_are_refused(fleet: Fleet) -> None:
             assert fleet.serial(fleet.hosts[0][1].guest_address) == serial
     finally:
         fleet.s3.put(BUCKET, f"{PREFIX}/current.json", real_manifest)
+
+
+def _unit_property(guest: Guest, unit: str, name: str) -> str:
+    return guest.exec(["systemctl", "show", "-p", name, "--value", unit]).stdout.strip()
+
+
+def _kill_past_the_restart_limit(guest: Guest) -> None:
+    """kill -9 the app's master each time systemd restarts it, until systemd gives up
+    (StartLimitBurst: 5 starts in 10 s): the service stays failed and its socket fails
+    with it ('service-start-limit-hit'), so nothing restarts the app."""
+    deadline = time.monotonic() + 60
+    while _unit_property(guest, "api.socket", "Result") != "service-start-limit-hit":
+        assert time.monotonic() < deadline, _unit_property(guest, "api.service", "ActiveState")
+        master = _unit_property(guest, "api.service", "MainPID")
+        if master not in ("", "0"):
+            guest.exec(["kill", "-9", master], check=False)
+        time.sleep(0.2)
+    assert _unit_property(guest, "api.service", "ActiveState") == "failed"
+
+
+def test_a_host_whose_app_is_dead_leaves_the_balancer_and_returns_once_it_recovers(fleet: Fleet) -> None:
+    """The balancer checks the hosts' health gate, not 443 (where Nginx accepts with the app
+    dead): a host whose app is past its restart limit is out of both listeners within 15 s,
+    the others keep serving, and it is back once the app is."""
+    guest, network = fleet.hosts[0]
+    address = network.guest_address
+
+    def state() -> tuple[str, str]:
+        return fleet.balancer.states(80)[address], fleet.balancer.states(443)[address]
+
+    wait_for(lambda: state() == ("UP", "UP"), timeout=60, interval=0.5, what="the host in the balancer")
+    first_kill = time.monotonic()
+    _kill_past_the_restart_limit(guest)
+    dead = time.monotonic()
+    wait_for(lambda: state() == ("DOWN", "DOWN"), timeout=30, interval=0.2, what="the host out of the balancer")
+    out = time.monotonic()
+    FIGURES["app past its restart limit: failed unit to out of the balancer (s)"] = out - dead
+    FIGURES["app past its restart limit: first kill to out of the balancer (s)"] = out - first_kill
+    assert out - dead <= 15
+    # Nginx on the host still accepts on 443 and answers 502: what a TCP check on 443 saw.
+    assert fleet.https(address).get("/healthz")[0] == 502
+    balanced = fleet.https(BALANCER_ADDRESS)
+    assert [balanced.get("/healthz")[0] for _ in range(12)] == [200] * 12
+
+    guest.exec(["systemctl", "reset-failed", "api.service", "api.socket"])
+    guest.exec(["systemctl", "start", "api.socket", "api.service"])
+    restarted = time.monotonic()
+    wait_for(lambda: state() == ("UP", "UP"), timeout=60, interval=0.2, what="the host back in the balancer")
+    FIGURES["app restarted to back in the balancer (s)"] = time.monotonic() - restarted

@@ -318,7 +318,7 @@ def test_vm_with_public_bandwidth_gets_its_own_eip() -> None:
 # --- LoadBalancer ------------------------------------------------------------------------------
 
 
-def test_load_balancer_forwards_tcp_80_and_443_with_tcp_health_checks() -> None:
+def test_load_balancer_forwards_tcp_80_and_443_and_checks_the_hosts_health_gate() -> None:
     run, balancer = build_component(
         lambda: LoadBalancer(
             "lb", LoadBalancerArgs(vpc_id="vpc", subnet_id="subnet", master_zone_id="cn-beijing-a")
@@ -339,7 +339,9 @@ def test_load_balancer_forwards_tcp_80_and_443_with_tcp_health_checks() -> None:
         assert listener["protocol"] == "TCP"
         assert listener["serverGroupId"] == f"lb-{'http' if port == 80 else 'https'}-id"
         check = listener["healthCheck"]
-        assert check["enabled"] == "on" and check["port"] == 443
+        # The gate's port (8090), not 443: Nginx accepts on 443 even with the app dead.
+        assert check["enabled"] == "on" and check["port"] == 8090
+        assert (check["interval"], check["timeout"], check["unHealthyThreshold"]) == (2, 2, 3)
         assert "uri" not in check and "httpCode" not in check
     assert resolve(balancer.load_balancer_address)[0] == "203.0.113.10"
     assert resolve(balancer.server_group_ids[443])[0] == "lb-https-id"

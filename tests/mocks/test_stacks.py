@@ -46,7 +46,7 @@ PROD_TYPES = {
     "volcengine:vpc/subnet:Subnet": 2,
     "fastapi-deploy:network:SecurityGroup": 1,
     "volcengine:vpc/securityGroup:SecurityGroup": 1,
-    "volcengine:vpc/securityGroupRule:SecurityGroupRule": 3,
+    "volcengine:vpc/securityGroupRule:SecurityGroupRule": 4,
     "fastapi-deploy:database:Postgres": 1,
     "random:index/randomPassword:RandomPassword": 2,
     "volcengine:rds_postgresql/allowlist:Allowlist": 1,
@@ -264,7 +264,11 @@ def test_prod_security_inputs(prod: ProgramRun) -> None:
         (item.inputs["portStart"], item.inputs["cidrIp"])
         for item in prod.of_type("volcengine:vpc/securityGroupRule:SecurityGroupRule")
     )
-    assert rules == [(22, FILLED_IN["adminCidrs"][0]), (80, "0.0.0.0/0"), (443, "0.0.0.0/0")]
+    # The health gate is open to the CLB's health-check range only (BytePlus CLB docs,
+    # "Configuring a server security group": 100.64.0.0/10).
+    assert rules == [
+        (22, FILLED_IN["adminCidrs"][0]), (80, "0.0.0.0/0"), (443, "0.0.0.0/0"), (8090, "100.64.0.0/10"),
+    ]
     assert prod.one("volcengine:rds_postgresql/allowlist:Allowlist").inputs["allowLists"] == [
         "10.20.0.0/24",
         "10.20.1.0/24",

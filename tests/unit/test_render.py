@@ -267,6 +267,7 @@ def _with_private_ca(spec_overrides: dict[str, object]) -> AppHostSpec:
                 region="cn-beijing", access_key_id="AKLT" + "x" * 40, secret_access_key="y" * 60,
             ),
             "app": sample_app(env={"LOG_LEVEL": "info"}),
+            "health_gate_port": 8090,
         },
     ],
     ids=["single-host", "fleet"],
