@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from fastapi_deploy.components._base import StrInput, child, project_token, secret
 from fastapi_deploy.components._user_data import HostSpecInput, console_password, rendered_cloud_config
 from fastapi_deploy.components.app_host import AppHostInstanceArgs
+from fastapi_deploy.components.load_balancer import HEALTH_CHECK_PORT
 from fastapi_deploy.components.vm import boot_image_id, encode_user_data
+from fastapi_deploy.stack_model.host_spec import AppHostSpec
 from fastapi_deploy.stack_model.stack_config import MIN_CPU_THRESHOLD_GAP_PERCENT
 from fastapi_deploy.stack_model.volcengine_rules import SCALING_DISK_TYPES
 
@@ -127,6 +129,20 @@ class AppFleetArgs(AppHostInstanceArgs):
         return self
 
 
+def _gated(spec: AppHostSpec) -> AppHostSpec:
+    """Hosts behind the CLB must run the health gate on the port its checks probe, or no host
+    would ever pass a check and the fleet would serve nothing."""
+    if spec.health_gate_port != HEALTH_CHECK_PORT:
+        raise ValueError(
+            f"the fleet is attached to load balancer server groups, but its host spec has "
+            f"health_gate_port={spec.health_gate_port}: the LoadBalancer's health checks probe "
+            f"port {HEALTH_CHECK_PORT}, which only the hosts' health gate opens; build the spec "
+            f"with health_gate_port={HEALTH_CHECK_PORT} and add "
+            "stack_model.ingress.clb_health_check_rule() to the hosts' security group"
+        )
+    return spec
+
+
 class AppFleet(pulumi.ComponentResource):
     """A scaling group with one active scaling configuration and two CPU alarm policies.
 
@@ -145,7 +161,10 @@ class AppFleet(pulumi.ComponentResource):
     def __init__(self, name: str, args: AppFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(project_token("compute", "AppFleet"), name, None, opts)
         self.image_id = boot_image_id(args, args.image_os_version, args.instance_type, parent=self)
-        self.user_data_cloud_config = rendered_cloud_config(args.host_spec, args.instance_type)
+        spec = args.host_spec
+        if args.load_balancer_server_groups:
+            spec = pulumi.Output.from_input(spec).apply(_gated)
+        self.user_data_cloud_config = rendered_cloud_config(spec, args.instance_type)
         self.console_password = None if args.key_pair_name else console_password(self, name)
         group = volcengine.autoscaling.ScalingGroup(
             f"{name}-group",

@@ -35,6 +35,8 @@ from fastapi_deploy.components import (
     ServerGroupAttachment,
 )
 from fastapi_deploy.stack_model import AppHostSpec, AppSpec, Capacity, S3StoreSpec, SelfSignedCertificates
+from fastapi_deploy.stack_model.host_spec import HEALTH_GATE_PORT
+from fastapi_deploy.stack_model.ingress import clb_health_check_rule
 from fastapi_deploy.stack_model.instance_types import instance_size
 
 config = pulumi.Config()
@@ -51,7 +53,12 @@ in_region = pulumi.ResourceOptions(provider=provider)
 network = Network("demo", NetworkArgs(zone_ids=ZONES, vpc_cidr="10.30.0.0/16"), in_region)
 hosts = SecurityGroup(
     "demo-hosts",
-    SecurityGroupArgs(vpc_id=network.vpc_id, admin_cidrs=tuple(config.get_object("adminCidrs") or ())),
+    SecurityGroupArgs(
+        vpc_id=network.vpc_id,
+        admin_cidrs=tuple(config.get_object("adminCidrs") or ()),
+        # The CLB's health checks reach the hosts' health gate (see health_gate_port below).
+        extra_ingress_rules=(clb_health_check_rule(),),
+    ),
     in_region,
 )
 database = Postgres(
@@ -99,6 +106,8 @@ def host_spec(values: list[str]) -> AppHostSpec:
         ),
         capacity=Capacity(vcpus=size.vcpus, memory_mib=size.memory_mib),
         database_url=SecretStr(database_url),
+        # Open only while the app answers: the port the CLB's health checks probe.
+        health_gate_port=HEALTH_GATE_PORT,
     )
 
 

@@ -566,7 +566,8 @@ def test_app_host_renders_a_spec_that_arrives_as_an_output(spec: AppHostSpec) ->
 
 def fleet_args(spec: AppHostSpec, **overrides: Any) -> AppFleetArgs:
     values: dict[str, Any] = {
-        "host_spec": spec,
+        # Behind server groups: the hosts run the health gate the CLB checks.
+        "host_spec": spec.model_copy(update={"health_gate_port": 8090}),
         "subnet_ids": ("subnet-a", "subnet-b"),
         "security_group_ids": ("sg-hosts",),
         "load_balancer_server_groups": (
@@ -576,6 +577,13 @@ def fleet_args(spec: AppHostSpec, **overrides: Any) -> AppFleetArgs:
     }
     values.update(overrides)
     return AppFleetArgs(**values)
+
+
+def test_a_fleet_behind_server_groups_without_the_health_gate_is_refused(spec: AppHostSpec) -> None:
+    # Without the gate no host would ever pass the CLB's check on 8090: a fleet serving nothing.
+    args = fleet_args(spec, host_spec=spec)
+    with pytest.raises(ValueError, match=r"health_gate_port=None: .*probe port 8090.*health_gate_port=8090"):
+        build_component(lambda: AppFleet("fleet", args))
 
 
 def test_app_fleet_scales_on_cpu_behind_the_server_groups(spec: AppHostSpec) -> None:
@@ -605,7 +613,7 @@ def test_app_fleet_scales_on_cpu_behind_the_server_groups(spec: AppHostSpec) -> 
     assert configuration.inputs["imageId"] == "image-debian-12-new"
     assert configuration.inputs["securityGroupIds"] == ["sg-hosts"]
     assert "eipBandwidth" not in configuration.inputs  # hosts sit behind the CLB: no public IP
-    expected = render_user_data(spec).cloud_config
+    expected = render_user_data(spec.model_copy(update={"health_gate_port": 8090})).cloud_config
     assert decoded(configuration.inputs["userData"]) == expected
     assert len(expected.encode()) <= 16 * 1024
     assert configuration.is_secret("userData") and "userData" in configuration.additional_secret_outputs

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from fastapi_deploy.testing import run_stack
-from tests.mocks.harness import REPO
+from tests.mocks.harness import REPO, written_files
 
 EXAMPLE = REPO / "examples" / "fleet-behind-clb"
 
@@ -62,6 +62,14 @@ def test_the_example_runs_as_a_copy_outside_the_repository(tmp_path: Path) -> No
     objects = [item.inputs["objectName"] for item in run.of_type("volcengine:tos/bucketObject:BucketObject")]
     assert any(key.endswith("/app-src.tar.gz") for key in objects)
     assert run.outputs == {"load_balancer_address": "203.0.113.10", "scaling_group_id": "demo-fleet-group-id"}
+    # Behind the CLB: the health gate runs, and only the CLB's health-check range reaches it.
+    assert "HEALTH_GATE_PORT=8090" in written_files(configuration)["/etc/app-host/host.conf"]
+    gate_rules = [
+        item.inputs["cidrIp"]
+        for item in run.of_type("volcengine:vpc/securityGroupRule:SecurityGroupRule")
+        if item.inputs["portStart"] == 8090
+    ]
+    assert gate_rules == ["100.64.0.0/10"]
 
 
 def test_the_example_pins_its_own_virtualenv_and_names_the_library() -> None:
