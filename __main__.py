@@ -228,7 +228,10 @@ def build_docker(config: StackConfig) -> dict[str, Any]:
     host_spec: pulumi.Output[AppHostSpec] = secret(
         database.database_url.apply(
             lambda url: config.host_spec(
-                url, store=LocalStoreSpec(), app_package=package.ref if package is not None else None
+                url,
+                store=LocalStoreSpec(),
+                app_package=package.ref if package is not None else None,
+                environment=pulumi.get_stack(),
             )
         )
     )

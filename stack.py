@@ -110,6 +110,7 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
             store=S3StoreSpec(**where, access_key_id=SecretStr(hosts_key_id), secret_access_key=SecretStr(hosts_secret_key)),
             app_package=app_package.ref if app_package is not None else None,
             object_storage=ObjectStorageSpec(**where, access_key_id=SecretStr(key_id), secret_access_key=SecretStr(secret_key)),
+            environment=pulumi.get_stack(),
         )
 
     # The renderer is pure and takes plain values, so the spec is built inside an apply over

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -81,6 +83,10 @@ CertificateKind = Literal["acme", "self-signed"]
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+# <scheme>://<public key>[:<secret>]@<host>[:<port>]/[<path>/]<project id>, as the SDKs parse it.
+_SENTRY_DSN = re.compile(r"^https?://[A-Za-z0-9]+(:[A-Za-z0-9]+)?@[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._-]+)*/\d+/?$")
+# What the app's error reports are told, from the stack (sentry_sdk reads these names).
+SENTRY_VARIABLES = ("SENTRY_DSN", "SENTRY_RELEASE", "SENTRY_ENVIRONMENT")
 _DB_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 # Names the database server itself uses.
 _RESERVED_DB_NAMES = frozenset({"postgres", "root", "admin", "template0", "template1"})
@@ -529,6 +535,15 @@ class StackConfig(BaseModel):
         fix="set it with `pulumi config set --secret appSecretEnv` as NAME=value lines",
         secret=True,
     )
+    sentry_dsn: SecretStr = _setting(
+        SecretStr(""),
+        "Error reporting: the Sentry (or compatible) DSN the app reports unhandled errors to, "
+        "set with `pulumi config set --secret`. The app gets SENTRY_DSN, SENTRY_RELEASE (the app's "
+        "version) and SENTRY_ENVIRONMENT (the stack's name), which sentry_sdk.init() reads. "
+        "Default '': no reporting.",
+        fix="set it with `pulumi config set --secret sentryDsn https://<key>@<host>/<project id>`",
+        secret=True,
+    )
     dev_https_port: int = _setting(
         8443,
         "Docker platform: port on 127.0.0.1 that reaches the dev host's 443. Default 8443.",
@@ -616,6 +631,20 @@ class StackConfig(BaseModel):
     def _prefix(cls, value: str) -> str:
         if not value or value.startswith("/") or not value.endswith("/") or "//" in value:
             raise ValueError("a backups prefix must be non-empty, not start with '/', end with '/'")
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _sentry_dsn(cls, value: SecretStr) -> SecretStr:
+        dsn = value.get_secret_value()
+        if dsn and not _SENTRY_DSN.match(dsn):
+            # Never echo the DSN: its key lets anyone send events to the project.
+            raise ConfigProblem(
+                "sentryDsn",
+                "not a DSN of the form <scheme>://<public key>@<host>/<project id>",
+                "copy the DSN from the project's client keys page, such as "
+                "https://<key>@o0.ingest.example.com/123",
+            )
         return value
 
     @field_validator("app_env")
@@ -789,10 +818,24 @@ class StackConfig(BaseModel):
         """The stack deploys the sample app of this repository (its defaults apply)."""
         return self.app_package == SAMPLE_APP_PACKAGE and not self.app_requirement
 
-    def app_spec(self, package: ArtifactRef | None) -> AppSpec:
-        """The app part of the host spec; `package` is the archive built from appPackage."""
+    def app_spec(self, package: ArtifactRef | None, environment: str = "") -> AppSpec:
+        """The app part of the host spec; `package` is the archive built from appPackage,
+        `environment` the stack's name (what error reports say they come from)."""
         defaults = SAMPLE_APP if self.is_sample_app else {}
         migration = self.app_migration_command or defaults.get("migration_command", "")
+        env = dict(entry.split("=", 1) for entry in self.app_env)
+        secret_env = self.secret_env()
+        if self.sentry_dsn.get_secret_value():
+            taken = sorted(name for name in SENTRY_VARIABLES if name in env or name in secret_env)
+            if taken:
+                raise ConfigProblem(
+                    "sentryDsn",
+                    f"{', '.join(taken)} also set in appEnv or appSecretEnv",
+                    "set error reporting in one place: sentryDsn, or the variables yourself",
+                )
+            secret_env["SENTRY_DSN"] = self.sentry_dsn
+            env["SENTRY_RELEASE"] = _release_name(self.app_requirement, package)
+            env["SENTRY_ENVIRONMENT"] = environment or "default"
         return _build(
             AppSpec,
             _APP_KEYS,
@@ -803,8 +846,8 @@ class StackConfig(BaseModel):
             migration_command=None if migration == NO_MIGRATIONS else tuple(shlex.split(migration)),
             package_index_url=self.app_package_index_url or PYPI_SIMPLE,
             timeout_seconds=self.app_timeout_seconds,
-            env=dict(entry.split("=", 1) for entry in self.app_env),
-            secret_env=self.secret_env(),
+            env=env,
+            secret_env=secret_env,
         )
 
     @property
@@ -850,9 +893,11 @@ class StackConfig(BaseModel):
         store: StoreSpec,
         app_package: ArtifactRef | None,
         object_storage: ObjectStorageSpec | None = None,
+        environment: str = "",
     ) -> AppHostSpec:
-        """The app-host spec every host (cloud or docker) is rendered from. Errors name the
-        config key they come from, with the host layer's own messages."""
+        """The app-host spec every host (cloud or docker) is rendered from; `environment` is
+        the stack's name. Errors name the config key they come from, with the host layer's
+        own messages."""
         certificates: AcmeCertificates | SelfSignedCertificates
         if self.certificates == "acme":
             acme: dict[str, Any] = {"contact_email": self.acme_email}
@@ -867,7 +912,7 @@ class StackConfig(BaseModel):
             app_name=self.app_name,
             domains=(self.domain,),
             certificates=certificates,
-            app=self.app_spec(app_package),
+            app=self.app_spec(app_package, environment),
             store=store,
             capacity=self.capacity(),
             database_url=SecretStr(database_url),
@@ -912,6 +957,22 @@ _HOST_KEYS = {
 _Model = typing.TypeVar("_Model", bound=BaseModel)
 
 
+def _release_name(requirement: str, package: ArtifactRef | None) -> str:
+    """The app's version as its error reports name it: 'name@version' of the pinned
+    requirement or the wheel; for a source archive (built from a directory, with no version
+    of its own) its name and digest, which change with every change to the code."""
+    if requirement:
+        pinned = Requirement(requirement)
+        versions = [item.version for item in pinned.specifier]
+        return f"{canonicalize_name(pinned.name)}@{versions[0] if versions else 'unpinned'}"
+    if package is None:
+        return "unknown"
+    if package.name.endswith(".whl"):
+        name, version = package.name.split("-")[:2]
+        return f"{canonicalize_name(name)}@{version}"
+    return f"{package.name}@{package.sha256[:12]}"
+
+
 def _build(model: type[_Model], keys: Mapping[str, str], **values: Any) -> _Model:
     try:
         return model(**values)
@@ -947,8 +1008,12 @@ def _is_sequence(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (tuple, list)
 
 
+# Keys whose values are never shown in an error, even when set without --secret.
+_ALWAYS_SECRET_KEYS = frozenset({"appSecretEnv", "sentryDsn"})
+
+
 def _shown(key: str, raw: Mapping[str, Any], secret_keys: set[str]) -> str:
-    if key in secret_keys or key == "appSecretEnv":
+    if key in secret_keys or key in _ALWAYS_SECRET_KEYS:
         return "[secret]"
     if key not in raw:
         return "(unset)"

@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from notes_api import __version__
 from notes_api.db import create_database_engine
+from notes_api.errors import start_error_reporting
 from notes_api.log import configure_logging
 from notes_api.notes import router as notes_router
 from notes_api.readiness import check_readiness
@@ -50,6 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
+    # Before the app exists, so the SDK's FastAPI integration sees it being built.
+    start_error_reporting()
     app = FastAPI(title="notes-api", version=__version__, lifespan=lifespan)
     app.include_router(notes_router)
 

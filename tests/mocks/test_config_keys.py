@@ -9,6 +9,7 @@ row fails too.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,6 +146,8 @@ ROWS = [
     Row("appTimeoutSeconds", {"appTimeoutSeconds": 120}, lambda run: ("timeout = 120" in file("/etc/api/gunicorn.conf.py")(run), "proxy_read_timeout 120s;" in file("/etc/nginx/sites-available/api.conf")(run)), (True, True)),
     Row("appEnv", {"appEnv": ["LOG_LEVEL=debug"]}, env("LOG_LEVEL"), "debug"),
     Row("appSecretEnv", {"appSecretEnv": "API_TOKEN=t0k3n"}, env("API_TOKEN"), "t0k3n"),
+    # The sample app ships as a source archive: its release is the archive's name and digest.
+    Row("sentryDsn", {"sentryDsn": "https://k3y@o1.ingest.errors.notes-demo.cn/77"}, lambda run: (env("SENTRY_DSN")(run), bool(re.fullmatch(r"app-src\.tar\.gz@[0-9a-f]{12}", env("SENTRY_RELEASE")(run))), env("SENTRY_ENVIRONMENT")(run)), ("https://k3y@o1.ingest.errors.notes-demo.cn/77", True, "prod")),
     # Published, and named by the HTTP redirect (which would otherwise send browsers to :443).
     Row("devHttpsPort", {"devHttpsPort": 9443}, lambda run: (sorted(port["external"] for port in run.named("dev-app-host-container").inputs["ports"]), "https://$host:9443$request_uri" in file("/etc/nginx/sites-available/api.conf")(run)), ([8080, 9443], True), stack="dev"),
     Row("devHttpPort", {"devHttpPort": 9080}, lambda run: sorted(port["external"] for port in run.named("dev-app-host-container").inputs["ports"]), [8443, 9080], stack="dev"),

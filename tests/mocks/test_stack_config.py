@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from fastapi_deploy.stack_model.host_spec import ArtifactRef
 from fastapi_deploy.stack_model.ingress import (
     CATALOGUE,
     PROTECTED_PORTS,
@@ -263,3 +264,53 @@ def test_instance_table_and_override() -> None:
     assert instance_size("ecs.hfg7.large", vcpus=2, memory_mib=8192).vcpus == 2
     with pytest.raises(UnknownInstanceType, match="instanceVcpus and instanceMemoryMib"):
         instance_size("ecs.hfg7.large")
+
+
+# --- error reporting (sentryDsn) ------------------------------------------------------------------
+
+SAMPLE_ARCHIVE = ArtifactRef(name="app-src.tar.gz", sha256="ab" * 32)
+
+
+def test_a_malformed_dsn_is_refused_without_showing_it() -> None:
+    with pytest.raises(StackConfigError) as refused:
+        # Even set without --secret, the value stays out of the message.
+        load_stack_config({**BASE, "sentryDsn": "k3y-NOT-SHOWN@errors.notes-demo.cn"})
+    message = str(refused.value)
+    assert "sentryDsn = [secret]: not a DSN of the form" in message
+    assert "NOT-SHOWN" not in message
+
+
+def test_error_reporting_is_set_in_one_place() -> None:
+    with pytest.raises(StackConfigError) as refused:
+        load(sentryDsn="https://k3y@errors.notes-demo.cn/5", appSecretEnv="SENTRY_DSN=https://other@x.cn/6")
+    assert "sentryDsn = [secret]: SENTRY_DSN also set in appEnv or appSecretEnv" in str(refused.value)
+    assert "k3y" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "package", "release"),
+    [
+        # A pinned requirement names its release; a wheel's file name carries name and version;
+        # a source archive has no version of its own, so its digest stands in.
+        (
+            {"appPackage": "", "appRequirement": "Notes_API==0.2.0", "appAsgiPath": "notes_api.main:app",
+             "appReadinessPath": "/readyz", "appMigrationCommand": "none",
+             "appPackageIndexUrl": "https://pypi.notes-demo.cn/simple/"},
+            None,
+            "notes-api@0.2.0",
+        ),
+        ({}, ArtifactRef(name="notes_api-0.3.1-py3-none-any.whl", sha256="cd" * 32), "notes-api@0.3.1"),
+        ({}, SAMPLE_ARCHIVE, "app-src.tar.gz@abababababab"),
+    ],
+)
+def test_the_release_names_the_app_version(overrides: dict[str, Any], package: ArtifactRef | None, release: str) -> None:
+    config = load(sentryDsn="https://k3y@errors.notes-demo.cn/5", **overrides)
+    app = config.app_spec(package, "staging")
+    assert (app.env["SENTRY_RELEASE"], app.env["SENTRY_ENVIRONMENT"]) == (release, "staging")
+    assert app.secret_env["SENTRY_DSN"].get_secret_value() == "https://k3y@errors.notes-demo.cn/5"
+    assert "SENTRY_DSN" not in app.env
+
+
+def test_without_a_dsn_the_app_gets_no_reporting_variables() -> None:
+    app = load().app_spec(SAMPLE_ARCHIVE, "prod")
+    assert not {"SENTRY_DSN", "SENTRY_RELEASE", "SENTRY_ENVIRONMENT"} & {*app.env, *app.secret_env}
