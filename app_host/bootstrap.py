@@ -104,5 +104,7 @@ def bootstrap(config: HostConfig) -> None:
         # Opens its port once the app answers through Nginx: until then the load balancer
         # sends this host nothing.
         systemctl("enable", "--now", HEALTH_GATE_UNIT)
+    if config.backup_prefix:
+        systemctl("enable", "--now", "app-host-backup.timer")
     obtain_certificate(config)
     log("done")

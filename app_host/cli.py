@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .config import HostConfig
 
 __all__ = ["main"]
 
@@ -20,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     tls.add_argument("--wait", type=float, default=0, help="renew: seconds to wait for the fleet's lock")
     tls.add_argument("--force", action="store_true", help="renew: order a new certificate even if not due")
     commands.add_parser("health-gate", help="hold the load balancer's health-check port open while the app answers")
+    commands.add_parser("backup", help="dump the app's database into the store, unless a fresh dump exists")
+    restore = commands.add_parser(
+        "restore", help="restore a dump into a new, empty database and check it (the live one is never touched)"
+    )
+    restore.add_argument("--into", required=True, metavar="URL", help="libpq URL of the new, empty database")
+    restore.add_argument("--dump", metavar="STAMP", help="the dump's time, such as 20261125T030000Z (default: the newest)")
     commands.add_parser("acme-responder", help="answer HTTP-01 challenges from the store (systemd socket)")
     # Parsed by the migrate module itself (its own options come before the command).
     commands.add_parser("migrate", help="run the migration command under the fleet's advisory lock")
@@ -49,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         from .health_gate import serve as gate
 
         gate(config)
+    elif args.command in ("backup", "restore"):
+        return _backups(config, args)
     elif args.command == "acme-responder":
         from .acme_responder import serve
 
@@ -66,4 +78,33 @@ def main(argv: list[str] | None = None) -> int:
             tls.auth_hook(config)
         else:
             tls.cleanup_hook(config)
+    return 0
+
+
+def _backups(config: HostConfig, args: argparse.Namespace) -> int:
+    from .backup import BackupRefused, backup, restore
+    from .config import StoreConfig
+    from .locks import database_url_from_env_file
+    from .store import open_store
+    from .system import log
+
+    if not config.backup_prefix:
+        log("no BACKUP_PREFIX in host.conf: this stack takes no dumps")
+        return 2
+    url = database_url_from_env_file(config.env_file)
+    store = open_store(StoreConfig.load())
+    try:
+        if args.command == "backup":
+            record = backup(config.app_name, url, store, config.backup_prefix)
+            log(f"dumped {record.size} bytes to {record.key}" if record else "a fresh dump exists or another host is taking it")
+            return 0
+        record = restore(url, store, config.backup_prefix, args.into, stamp=args.dump)
+    except BackupRefused as error:
+        log(f"refused: {error}")
+        return 1
+    log(
+        f"restored {record.key} (schema {record.schema_version}, rows {record.row_counts}) and checked it. "
+        "To switch: set the app's DATABASE_URL to the new database (the stack's database settings, "
+        "then `pulumi up`), or rename the databases while the app is stopped."
+    )
     return 0

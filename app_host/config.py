@@ -78,6 +78,9 @@ class HostConfig:
     # The load balancer's health-check port (0: not behind one) and what the gate asks the app.
     health_gate_port: int = 0
     health_probe_path: str = "/healthz"
+    # Where the database dumps go ('' : no dumps) and when (a systemd OnCalendar expression).
+    backup_prefix: str = ""
+    backup_schedule: str = ""
 
     @classmethod
     def load(cls, path: Path = HOST_CONF) -> HostConfig:
@@ -103,6 +106,8 @@ class HostConfig:
             app_artifact_sha256=values.get("APP_ARTIFACT_SHA256", ""),
             health_gate_port=int(values.get("HEALTH_GATE_PORT") or 0),
             health_probe_path=values.get("HEALTH_PROBE_PATH") or "/healthz",
+            backup_prefix=values.get("BACKUP_PREFIX", ""),
+            backup_schedule=values.get("BACKUP_SCHEDULE", ""),
         )
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,14 @@ class Store(Protocol):
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
 
     def delete(self, key: str) -> None: ...
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a file without holding it in memory (backups can be large)."""
+        ...
+
+    def get_file(self, key: str, path: Path) -> bool:
+        """Download to `path`; False when there is no such object."""
+        ...
 
     def describe(self) -> str: ...
 
@@ -69,6 +78,26 @@ class LocalStore:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, partial = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+            os.close(handle)
+            shutil.copyfile(path, partial)
+            os.replace(partial, target)
+        except OSError as error:
+            raise StoreUnavailable(f"{self.describe()}: {key}: {error.strerror}") from None
+
+    def get_file(self, key: str, path: Path) -> bool:
+        try:
+            shutil.copyfile(self._path(key), path)
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise StoreUnavailable(f"{self.describe()}: {key}: {error.strerror}") from None
+        return True
 
     def describe(self) -> str:
         return f"local store {self.root}"
@@ -114,6 +143,28 @@ class S3Store:
             self._client.delete_object(Bucket=self.bucket, Key=key)
         except (errors.ClientError, errors.BotoCoreError) as error:
             raise StoreUnavailable(f"{self.describe()}: delete {key}: {_describe_error(error)}") from None
+
+    def put_file(self, key: str, path: Path) -> None:
+        errors = _botocore_errors()
+        try:
+            # Multipart for large files, read from disk part by part.
+            self._client.upload_file(
+                str(path), self.bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"}
+            )
+        except (errors.ClientError, errors.BotoCoreError) as error:
+            raise StoreUnavailable(f"{self.describe()}: put {key}: {_describe_error(error)}") from None
+
+    def get_file(self, key: str, path: Path) -> bool:
+        errors = _botocore_errors()
+        try:
+            self._client.download_file(self.bucket, key, str(path))
+        except errors.ClientError as error:
+            if _error_code(error) in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise StoreUnavailable(f"{self.describe()}: get {key}: {_error_code(error)}") from None
+        except errors.BotoCoreError as error:
+            raise StoreUnavailable(f"{self.describe()}: get {key}: {error}") from None
+        return True
 
     def describe(self) -> str:
         return f"bucket {self.bucket} at {self.endpoint_url}"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from .config import TOOL, HostConfig
 
-__all__ = ["ACME_RESPONDER_SOCKET", "HEALTH_GATE_UNIT", "SANDBOX", "tooling_units"]
+__all__ = ["ACME_RESPONDER_SOCKET", "BACKUP_UNIT", "HEALTH_GATE_UNIT", "SANDBOX", "tooling_units"]
 
 ACME_RESPONDER_SOCKET = "/run/app-host/acme-responder.sock"
 HEALTH_GATE_UNIT = "app-host-health-gate.service"
+BACKUP_UNIT = "app-host-backup.service"
 
 # The sandbox of every unit that needs no root: the app, its migrations (rendered into the
 # user data by cloud_init.systemd) and the challenge responder. MemoryDenyWriteExecute is
@@ -62,6 +63,36 @@ RestartSec=1
 {SANDBOX}
 [Install]
 WantedBy=multi-user.target
+"""
+    if config.backup_prefix:
+        # Root: it reads the app's environment file (the database URL) and the store's keys.
+        units[BACKUP_UNIT] = f"""\
+[Unit]
+Description=Dump the app's database into the store, on one host of the fleet
+After=network-online.target time-sync.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart={TOOL} backup
+PrivateTmp=yes
+ProtectSystem=strict
+ProtectHome=yes
+NoNewPrivileges=yes
+Nice=10
+IOSchedulingClass=idle
+"""
+        units["app-host-backup.timer"] = f"""\
+[Unit]
+Description=Database dump on schedule ({config.backup_schedule}); each host tries, one dumps
+
+[Timer]
+OnCalendar={config.backup_schedule}
+RandomizedDelaySec=15min
+Persistent=yes
+
+[Install]
+WantedBy=timers.target
 """
     if config.certificate_kind != "acme":
         return units

@@ -154,6 +154,8 @@ def _host_conf(spec: AppHostSpec, layout: HostLayout) -> str:
         "APP_ARTIFACT_KEY": package.key if package else "",
         "APP_ARTIFACT_SHA256": package.sha256 if package else "",
         "HEALTH_GATE_PORT": str(spec.health_gate_port or ""),
+        "BACKUP_PREFIX": f"{spec.backup_prefix}{spec.app_name}/" if spec.backup_schedule else "",
+        "BACKUP_SCHEDULE": spec.backup_schedule or "",
         "HEALTH_PROBE_PATH": spec.app.readiness_path,
     }
     lines = [f"{name}={shlex.quote(value)}" for name, value in settings.items()]
@@ -256,7 +258,8 @@ def render_user_data(spec: AppHostSpec) -> RenderedUserData:
     config: dict[str, object] = {
         "package_update": spec.refresh_package_index,
         "package_upgrade": False,
-        "packages": list(PACKAGES),
+        # pg_dump for the database dumps (Debian 12's: PostgreSQL 15).
+        "packages": [*PACKAGES, *(("postgresql-client",) if spec.backup_schedule else ())],
         "ssh_pwauth": False,
         "disable_root": True,
         "users": _users(spec, layout),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -36,8 +37,10 @@ def _document(statements: list[dict[str, object]]) -> str:
     return json.dumps({"Statement": statements}, separators=(",", ":"))
 
 
-def app_bucket_policy(bucket_name: str) -> str:
-    """IAM policy of the app's key: objects of one bucket, never the hosts' prefixes."""
+def app_bucket_policy(bucket_name: str, backups_prefix: str) -> str:
+    """IAM policy of the app's key: objects of one bucket, never the hosts' prefixes nor the
+    database dumps (which hold every row: the app's key leaking must not leak them, or let
+    anyone delete them)."""
     bucket = f"trn:tos:::{bucket_name}"
     return _document(
         [
@@ -45,15 +48,16 @@ def app_bucket_policy(bucket_name: str) -> str:
             {
                 "Effect": "Deny",
                 "Action": ["tos:*"],
-                "Resource": [f"{bucket}/{prefix}*" for prefix in HOST_PREFIXES],
+                "Resource": [f"{bucket}/{prefix}*" for prefix in (*HOST_PREFIXES, backups_prefix)],
             },
         ]
     )
 
 
-def hosts_bucket_policy(bucket_name: str) -> str:
+def hosts_bucket_policy(bucket_name: str, backups_prefix: str) -> str:
     """IAM policy of the hosts' key: read the artifacts the stack uploads; read and write the
-    fleet's shared certificate (and its ACME challenges); list key names.
+    fleet's shared certificate (and its ACME challenges) and the database dumps (multipart
+    for large ones; `app-host restore` reads them back); list key names.
 
     Listing is there for one reason: S3 answers a GET of a missing key with 403 AccessDenied
     instead of 404 NoSuchKey unless the caller may list the bucket (S3 API reference,
@@ -68,6 +72,11 @@ def hosts_bucket_policy(bucket_name: str) -> str:
                 "Effect": "Allow",
                 "Action": ["tos:GetObject", "tos:PutObject", "tos:DeleteObject"],
                 "Resource": [f"{bucket}/{TLS_PREFIX}*"],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["tos:GetObject", "tos:PutObject", "tos:AbortMultipartUpload", "tos:ListMultipartUploadParts"],
+                "Resource": [f"{bucket}/{backups_prefix}*"],
             },
         ]
     )
@@ -221,15 +230,17 @@ class ObjectStorage(pulumi.ComponentResource):
         self.bucket_s3_endpoint = f"https://tos-s3-{args.region}.ivolces.com"
         if args.app_access_key:
             self.app_access_key_id, self.app_secret_access_key = self._scoped_key(
-                name, "app", prefix, suffix, bucket.bucket_name, app_bucket_policy,
+                name, "app", prefix, suffix, bucket.bucket_name,
+                functools.partial(app_bucket_policy, backups_prefix=args.backups_prefix),
                 "App access to its bucket, outside the stack prefixes",
             )  # fmt: skip
         else:
             self.app_access_key_id = pulumi.Output.secret("")
             self.app_secret_access_key = pulumi.Output.secret("")
         self.hosts_access_key_id, self.hosts_secret_access_key = self._scoped_key(
-            name, "hosts", prefix, suffix, bucket.bucket_name, hosts_bucket_policy,
-            "App hosts, the artifacts and TLS prefixes only",
+            name, "hosts", prefix, suffix, bucket.bucket_name,
+            functools.partial(hosts_bucket_policy, backups_prefix=args.backups_prefix),
+            "App hosts, the artifacts, TLS and backups prefixes only",
         )  # fmt: skip
         self.register_outputs(
             {

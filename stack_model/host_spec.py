@@ -95,6 +95,8 @@ _SSH_KEY_TYPES = (
 _COMMAND_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9._+-]{1,200}$")
 _URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+# systemd.time(7) calendar expressions: words, dates, times, ranges and lists.
+_CALENDAR = re.compile(r"^[A-Za-z0-9*:,./~ -]{1,64}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 # Store keys the stack owns; an app that shares the bucket keeps out of them.
@@ -505,6 +507,15 @@ class AppHostSpec(BaseModel):
     max_body_size_mib: int = Field(
         default=10, ge=1, le=1024, description="Largest request body Nginx accepts. Default 10."
     )
+    backup_schedule: str | None = Field(
+        default=None,
+        description="When one host of the fleet dumps the database into the store (a systemd "
+        "OnCalendar expression such as 'daily' or '*-*-* 03:00:00'). Default None: no dumps.",
+    )
+    backup_prefix: str = Field(
+        default="backups/",
+        description="Store prefix of the dumps (each app under its own name). Default 'backups/'.",
+    )
     health_gate_port: int | None = Field(
         default=None,
         description="Behind a load balancer: the port held open only while the app answers, "
@@ -533,6 +544,16 @@ class AppHostSpec(BaseModel):
             raise ValueError(
                 f"{value!r} must be 3-32 lower case letters, digits and hyphens, starting with "
                 "a letter, such as 'api'"
+            )
+        return value
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None and not _CALENDAR.match(value):
+            raise ValueError(
+                f"backup_schedule {value!r} is not a systemd calendar expression; use one such "
+                "as 'daily' or '*-*-* 03:00:00'"
             )
         return value
 

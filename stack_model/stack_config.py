@@ -85,6 +85,8 @@ _REGION = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 # <scheme>://<public key>[:<secret>]@<host>[:<port>]/[<path>/]<project id>, as the SDKs parse it.
 _SENTRY_DSN = re.compile(r"^https?://[A-Za-z0-9]+(:[A-Za-z0-9]+)?@[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._-]+)*/\d+/?$")
+# The PostgreSQL client Debian 12 ships (postgresql-client-15): the newest server it can dump.
+HOST_PG_DUMP_MAJOR = 15
 # What the app's error reports are told, from the stack (sentry_sdk reads these names).
 SENTRY_VARIABLES = ("SENTRY_DSN", "SENTRY_RELEASE", "SENTRY_ENVIRONMENT")
 _DB_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -450,6 +452,13 @@ class StackConfig(BaseModel):
         "Object key prefix in the bucket whose objects expire after backupsExpireDays. Default backups/.",
         fix="use a prefix such as 'backups/' (no leading slash, ending in '/')",
     )
+    backup_schedule: str = _setting(
+        "daily",
+        "When one host of the fleet dumps the app's database (pg_dump -Fc) into the bucket under "
+        "backupsPrefix: a systemd calendar expression such as 'daily' or '*-*-* 03:00:00', or "
+        "'off'. Kept backupsExpireDays. Default daily (cloud stacks; the dev stack takes none).",
+        fix="use a systemd calendar expression such as 'daily' or '*-*-* 03:00:00', or 'off'",
+    )
     backups_expire_days: int = _setting(
         30,
         "Days after which objects under backupsPrefix are deleted. Default 30.",
@@ -656,6 +665,19 @@ class StackConfig(BaseModel):
         return value
 
     # --- checks across keys --------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _dumps_need_a_client_as_new_as_the_server(self) -> StackConfig:
+        # pg_dump refuses a server of a newer major version than its own ("aborting because
+        # of server version mismatch"), and the hosts have Debian 12's, PostgreSQL 15.
+        major = int(self.database_engine_version.removeprefix("PostgreSQL_"))
+        if self.platform == "volcengine" and self.backup_schedule != "off" and major > HOST_PG_DUMP_MAJOR:
+            raise ConfigProblem(
+                "backupSchedule",
+                f"the hosts' pg_dump ({HOST_PG_DUMP_MAJOR}) cannot dump a {self.database_engine_version} server",
+                f"set databaseEngineVersion to PostgreSQL_{HOST_PG_DUMP_MAJOR} or older, or backupSchedule to off",
+            )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> StackConfig:
@@ -922,6 +944,8 @@ class StackConfig(BaseModel):
             public_https_port=self.dev_https_port if self.platform == "docker" else 443,
             # Behind the CLB, its health check probes the gate, which follows the app.
             health_gate_port=HEALTH_GATE_PORT if self.platform == "volcengine" and self.fleet_enabled else None,
+            backup_schedule=self.backup_schedule if self.platform == "volcengine" and self.backup_schedule != "off" else None,
+            backup_prefix=self.backups_prefix,
         )
 
     def _validated_host_spec(self) -> AppHostSpec:
@@ -950,6 +974,8 @@ _HOST_KEYS = {
     "admin_user": "appName",
     "admin_ssh_keys": "adminSshKeys",
     "public_https_port": "devHttpsPort",
+    "backup_schedule": "backupSchedule",
+    "backup_prefix": "backupsPrefix",
     "database_url": "databaseUser",
     "": "appName",
 }

@@ -392,7 +392,10 @@ def test_object_storage_bucket_is_private_encrypted_versioned_with_backup_expiry
             {
                 "Effect": "Deny",
                 "Action": ["tos:*"],
-                "Resource": ["trn:tos:::files-k3q9x2ab/artifacts/*", "trn:tos:::files-k3q9x2ab/tls/*"],
+                "Resource": [
+                    "trn:tos:::files-k3q9x2ab/artifacts/*", "trn:tos:::files-k3q9x2ab/tls/*",
+                    "trn:tos:::files-k3q9x2ab/backups/*",
+                ],
             },
         ]
     }
@@ -406,6 +409,13 @@ def test_object_storage_bucket_is_private_encrypted_versioned_with_backup_expiry
                 "Effect": "Allow",
                 "Action": ["tos:GetObject", "tos:PutObject", "tos:DeleteObject"],
                 "Resource": ["trn:tos:::files-k3q9x2ab/tls/*"],
+            },
+            # The database dumps: written (multipart when large) and read back by a restore;
+            # never deleted by the hosts (the lifecycle rule expires them).
+            {
+                "Effect": "Allow",
+                "Action": ["tos:GetObject", "tos:PutObject", "tos:AbortMultipartUpload", "tos:ListMultipartUploadParts"],
+                "Resource": ["trn:tos:::files-k3q9x2ab/backups/*"],
             },
         ]
     }

@@ -120,7 +120,8 @@ ROWS = [
     # Only RDS's default can be applied (the provider cannot create a backup policy): any
     # other value is refused, naming why.
     Row("databaseBackupRetentionDays", {"databaseBackupRetentionDays": 30}, lambda run: run, "refused: 30 days cannot be applied:"),
-    Row("databaseEngineVersion", {"databaseEngineVersion": "PostgreSQL_16"}, inputs("volcengine:rds_postgresql/instance:Instance", "dbEngineVersion"), "PostgreSQL_16"),
+    # Older than the hosts' pg_dump (15): a newer server needs backupSchedule off (its own test).
+    Row("databaseEngineVersion", {"databaseEngineVersion": "PostgreSQL_14"}, inputs("volcengine:rds_postgresql/instance:Instance", "dbEngineVersion"), "PostgreSQL_14"),
     Row("databaseName", {"databaseName": "notes"}, lambda run: (run.one("volcengine:rds_postgresql/database:Database").inputs["dbName"], env("DATABASE_URL")(run).rsplit("/", 1)[-1]), ("notes", "notes")),
     Row("databaseUser", {"databaseUser": "notes_rw"}, lambda run: (run.one("volcengine:rds_postgresql/account:Account").inputs["accountName"], env("DATABASE_URL")(run).split("//")[1].split(":")[0]), ("notes_rw", "notes_rw")),
     Row("databaseDeletionProtection", {"databaseDeletionProtection": False}, lambda run: run.one("volcengine:rds_postgresql/instance:Instance").protect, False),
@@ -131,7 +132,8 @@ ROWS = [
     Row("databaseCpuAlarmPercent", {"databaseCpuAlarmPercent": 70}, rule_threshold("database-cpu-high"), "70"),
     Row("databaseStorageAlarmPercent", {"databaseStorageAlarmPercent": 90}, rule_threshold("database-storage-high"), "90"),
     Row("alarmSilenceMinutes", {"alarmSilenceMinutes": 60}, inputs("", "silenceTime", name="app-alarms-host-cpu-high"), 60),
-    Row("backupsPrefix", {"backupsPrefix": "dumps/"}, lambda run: run.one("volcengine:tos/bucketLifecycle:BucketLifecycle").inputs["rules"][0]["prefix"], "dumps/"),
+    Row("backupsPrefix", {"backupsPrefix": "dumps/"}, lambda run: (run.one("volcengine:tos/bucketLifecycle:BucketLifecycle").inputs["rules"][0]["prefix"], conf("BACKUP_PREFIX")(run)), ("dumps/", "dumps/api/")),
+    Row("backupSchedule", {"backupSchedule": "*-*-* 03:00:00"}, lambda run: (conf("BACKUP_SCHEDULE")(run), "postgresql-client" in cloud_config_of(host(run))["packages"]), ("*-*-* 03:00:00", True)),
     Row("backupsExpireDays", {"backupsExpireDays": 60}, lambda run: run.one("volcengine:tos/bucketLifecycle:BucketLifecycle").inputs["rules"][0]["expiration"]["days"], 60),
     Row("healthzGate", {"healthzGate": True}, lambda run: len(run.of_type("command:local:Command")), 1),
     Row("healthzGateAttempts", {"healthzGateAttempts": 7}, gate_env("HEALTHZ_ATTEMPTS"), "7", context=(("healthzGate", True),)),
@@ -201,3 +203,16 @@ def test_the_app_digest_follows_the_app_source(tmp_path: Path) -> None:
     module = app / "hello_app" / "__init__.py"
     module.write_text(module.read_text() + "\n# changed\n")
     assert conf("APP_ARTIFACT_SHA256")(run_main("prod", own)) != first
+
+
+def test_backups_off_leave_no_dump_settings_or_client_on_the_hosts() -> None:
+    run = run_main("prod", {"backupSchedule": "off"})
+    assert (conf("BACKUP_PREFIX")(run), conf("BACKUP_SCHEDULE")(run)) == ("", "")
+    assert "postgresql-client" not in cloud_config_of(host(run))["packages"]
+
+
+def test_a_server_newer_than_the_hosts_pg_dump_needs_backups_off() -> None:
+    with pytest.raises(pulumi.RunError, match=r"backupSchedule = \(unset\): the hosts' pg_dump \(15\) cannot dump a PostgreSQL_16"):
+        run_main("prod", {"databaseEngineVersion": "PostgreSQL_16"})
+    run = run_main("prod", {"databaseEngineVersion": "PostgreSQL_16", "backupSchedule": "off"})
+    assert run.one("volcengine:rds_postgresql/instance:Instance").inputs["dbEngineVersion"] == "PostgreSQL_16"

@@ -157,7 +157,9 @@ def test_systemd_accepts_the_units(name: str, tmp_path: Path) -> None:
 def _tooling_units(tmp_path: Path) -> list[Path]:
     """The units the host tooling installs at boot, for the host.conf the user data writes."""
     host_conf = tmp_path / "host.conf"
-    host_conf.write_text(render_user_data(SPECS["acme"]).file("/etc/app-host/host.conf").content)
+    # A fleet host with every optional unit: the health gate and the database dumps.
+    spec = SPECS["acme"].model_copy(update={"health_gate_port": 8090, "backup_schedule": "*-*-* 03:00:00"})
+    host_conf.write_text(render_user_data(spec).file("/etc/app-host/host.conf").content)
     unit_dir = tmp_path / "etc/systemd/system"
     unit_dir.mkdir(parents=True, exist_ok=True)
     for name, text in tooling_units(HostConfig.load(host_conf)).items():
@@ -167,7 +169,10 @@ def _tooling_units(tmp_path: Path) -> list[Path]:
 
 def test_systemd_accepts_the_tooling_units(tmp_path: Path) -> None:
     units = _tooling_units(tmp_path)
-    assert {unit.name for unit in units} >= {"app-host-acme-responder.socket", "app-host-tls-renew.timer", "app-host-tls-sync.timer"}
+    assert {unit.name for unit in units} >= {
+        "app-host-acme-responder.socket", "app-host-tls-renew.timer", "app-host-tls-sync.timer",
+        "app-host-health-gate.service", "app-host-backup.service", "app-host-backup.timer",
+    }
     result = _run(["systemd-analyze", "verify", *map(str, units)], cwd=tmp_path)
     findings = [
         line for line in (result.stdout + result.stderr).splitlines()

@@ -1,0 +1,203 @@
+"""`app-host backup` and `app-host restore`: logical backups of the app's database in the store.
+
+A backup is `pg_dump -Fc` of the app's database, taken by one host of the fleet at a time
+(an advisory lock; a host that finds a dump younger than `FRESH_HOURS` leaves it at that),
+written to a private temporary file, then uploaded as `<prefix><UTC time>.dump` beside a
+record (`.json`: its SHA-256, size, schema version and row counts). The record goes up last
+and `latest.json` after it, so a dump whose upload broke off is never the one restored.
+
+A restore goes into a database the operator names (never the live one): the dump is fetched,
+checked against its record (a truncated or altered dump is refused before anything is
+written), restored in one transaction, and compared with the record (schema version, row
+counts); only then does it say how to switch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .locks import LockTimeout, _libpq, advisory_lock, lock_key
+from .store import Store
+
+__all__ = ["BackupRefused", "DumpRecord", "backup", "restore"]
+
+# A dump younger than this (another host's, or an earlier run's) makes a run do nothing: the
+# daily timer fires on every host, and one dump a day is the goal.
+FRESH_HOURS = 20
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+class BackupRefused(Exception):
+    """A dump cannot be restored (missing, truncated, altered) or a restore did not match."""
+
+
+@dataclass(frozen=True)
+class DumpRecord:
+    key: str
+    sha256: str
+    size: int
+    created: str
+    schema_version: str | None
+    row_counts: dict[str, int]
+
+    @classmethod
+    def parse(cls, data: bytes) -> DumpRecord:
+        return cls(**json.loads(data))
+
+
+def _client_target(url: str) -> tuple[str, dict[str, str]]:
+    """pg_dump's and pg_restore's --dbname and environment for `url`: the password goes in
+    the environment, not in argv, which any user of the host can read in the process list."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    parts = conninfo_to_dict(_libpq(url))
+    password = str(parts.pop("password", "") or "")
+    conninfo = make_conninfo(**{name: str(value) for name, value in parts.items()})
+    return conninfo, {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"}
+
+
+_USER_TABLES = (
+    "SELECT schemaname, tablename FROM pg_tables"
+    " WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+)
+
+
+def _tables(url: str) -> list[tuple[str, str]]:
+    import psycopg
+
+    with psycopg.connect(_libpq(url), autocommit=True, connect_timeout=10) as connection:
+        return [(str(schema), str(name)) for schema, name in connection.execute(_USER_TABLES)]
+
+
+def _facts(url: str) -> tuple[str | None, dict[str, int]]:
+    """The schema version (Alembic's, when the app uses it) and each table's row count."""
+    import psycopg
+    from psycopg import sql
+
+    tables = _tables(url)
+    with psycopg.connect(_libpq(url), autocommit=True, connect_timeout=10) as connection:
+        counts: dict[str, int] = {}
+        for schema, name in tables:
+            row = connection.execute(
+                sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+            ).fetchone()
+            counts[f"{schema}.{name}"] = int(row[0]) if row else 0
+        version = None
+        if ("public", "alembic_version") in tables:
+            found = connection.execute("SELECT version_num FROM public.alembic_version").fetchone()
+            version = str(found[0]) if found else None
+    return version, counts
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as dump:
+        while chunk := dump.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _latest(store: Store, prefix: str) -> DumpRecord | None:
+    data = store.get(f"{prefix}latest.json")
+    return DumpRecord.parse(data) if data is not None else None
+
+
+def backup(
+    app_name: str, database_url: str, store: Store, prefix: str, *, now: datetime.datetime | None = None
+) -> DumpRecord | None:
+    """Take today's dump unless another host has; returns its record, or None when there
+    was nothing to do."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    try:
+        with advisory_lock(database_url, lock_key(f"{app_name}:backup"), wait_seconds=0):
+            latest = _latest(store, prefix)
+            if latest is not None:
+                age = now - datetime.datetime.fromisoformat(latest.created)
+                if age < datetime.timedelta(hours=FRESH_HOURS):
+                    return None
+            with tempfile.TemporaryDirectory(prefix="app-host-backup-") as work:
+                dump = Path(work) / "db.dump"
+                # Row counts first: the dump is a consistent snapshot taken after them, and
+                # a table that grows in between shows more rows after a restore, never fewer.
+                schema_version, counts = _facts(database_url)
+                source, env = _client_target(database_url)
+                dumped = subprocess.run(
+                    ["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", str(dump), "--dbname", source],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
+                if dumped.returncode != 0:
+                    raise BackupRefused(f"pg_dump failed: {dumped.stderr.strip()[-500:]}")
+                key = f"{prefix}{now.strftime(_STAMP)}.dump"
+                record = DumpRecord(
+                    key=key,
+                    sha256=_sha256(dump),
+                    size=dump.stat().st_size,
+                    created=now.isoformat(),
+                    schema_version=schema_version,
+                    row_counts=counts,
+                )
+                store.put_file(key, dump)
+            text = json.dumps(asdict(record), indent=1, sort_keys=True).encode()
+            store.put(key.removesuffix(".dump") + ".json", text, "application/json")
+            store.put(f"{prefix}latest.json", text, "application/json")
+            return record
+    except LockTimeout:
+        return None
+
+
+def restore(
+    database_url: str, store: Store, prefix: str, target_url: str, *, stamp: str | None = None
+) -> DumpRecord:
+    """Restore the newest dump (or the one taken at `stamp`) into the empty database at
+    `target_url`, and check it against its record. Raises BackupRefused, naming why."""
+    if _libpq(target_url) == _libpq(database_url):
+        raise BackupRefused("the target is the live database; restore into a new, empty database")
+    if stamp is None:
+        record = _latest(store, prefix)
+        if record is None:
+            raise BackupRefused(f"no backup recorded under {prefix}latest.json")
+    else:
+        data = store.get(f"{prefix}{stamp}.json")
+        if data is None:
+            raise BackupRefused(f"no backup record {prefix}{stamp}.json")
+        record = DumpRecord.parse(data)
+    with tempfile.TemporaryDirectory(prefix="app-host-restore-") as work:
+        dump = Path(work) / "db.dump"
+        if not store.get_file(record.key, dump):
+            raise BackupRefused(f"{record.key} is missing from the store (expired?)")
+        size, digest = dump.stat().st_size, _sha256(dump)
+        if (size, digest) != (record.size, record.sha256):
+            raise BackupRefused(
+                f"{record.key} is {size} bytes with SHA-256 {digest[:12]}..., its record says "
+                f"{record.size} bytes, {record.sha256[:12]}...: truncated or altered; nothing restored"
+            )
+        existing = _tables(target_url)
+        if existing:
+            raise BackupRefused(f"the target database is not empty ({len(existing)} tables); create a new one")
+        target, env = _client_target(target_url)
+        result = subprocess.run(
+            ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
+             "--dbname", target, str(dump)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise BackupRefused(f"pg_restore failed, nothing restored: {result.stderr.strip()[-500:]}")
+    version, counts = _facts(target_url)
+    if version != record.schema_version:
+        raise BackupRefused(f"restored schema version {version}, the record says {record.schema_version}")
+    short = {table: (counts.get(table), rows) for table, rows in record.row_counts.items() if counts.get(table, -1) < rows}
+    if short:
+        raise BackupRefused(f"tables with fewer rows than recorded (restored, recorded): {short}")
+    return record
+
