@@ -18,6 +18,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
@@ -137,6 +138,8 @@ def fleet(
         database_url=postgres.create_database("fleet_tls", "fleet_tls", secrets.token_urlsafe(12), host=SERVICES_ADDRESS),
         refresh_package_index=False,
         health_gate_port=HEALTH_GATE_PORT,
+        # The timer's own time is random within the day: the test starts the dumps itself.
+        backup_schedule="daily",
     )
     user_data = with_public_dns(render_user_data(spec).cloud_config)
     balancer = TcpBalancer(tmp_path_factory.mktemp("balancer"))
@@ -401,3 +404,41 @@ def test_a_host_whose_app_is_dead_leaves_the_balancer_and_returns_once_it_recove
     restarted = time.monotonic()
     wait_for(lambda: state() == ("UP", "UP"), timeout=60, interval=0.2, what="the host back in the balancer")
     FIGURES["app restarted to back in the balancer (s)"] = time.monotonic() - restarted
+
+
+def test_hosts_dumping_at_once_make_one_dump_and_any_host_restores_it(fleet: Fleet, postgres: PostgresServer) -> None:
+    """The daily timer fires on every host: two start the dump together, one makes it. A
+    third host restores it into a new database and checks it against its record."""
+    text = f"before the dump {secrets.token_hex(4)}"
+    status, _, _ = fleet.https(BALANCER_ADDRESS).request(
+        "POST", "/notes", json.dumps({"text": text}).encode(), {"Content-Type": "application/json"}
+    )
+    assert status == 201
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(
+            lambda guest: guest.exec(["systemctl", "start", "app-host-backup.service"], check=False, timeout=300),
+            [fleet.hosts[0][0], fleet.hosts[1][0]],
+        ))  # fmt: skip
+    FIGURES["two hosts dumping at once: both done (s)"] = time.monotonic() - started
+    assert [run.returncode for run in runs] == [0, 0], [run.stderr for run in runs]
+    said = [
+        guest.exec(["journalctl", "-u", "app-host-backup.service", "--no-pager", "-o", "cat"]).stdout
+        for guest in (fleet.hosts[0][0], fleet.hosts[1][0])
+    ]
+    assert sorted("dumped " in text for text in said) == [False, True], said
+    listed = fleet.s3.client().list_objects_v2(Bucket=BUCKET, Prefix="backups/api/")
+    keys = sorted(item["Key"].rsplit("/", 1)[1] for item in listed.get("Contents", []))
+    assert len(keys) == 3 and keys[-1] == "latest.json", keys
+    dump = next(key for key in keys if key.endswith(".dump"))
+    head = fleet.s3.client().head_object(Bucket=BUCKET, Key=f"backups/api/{dump}")
+    assert head["ServerSideEncryption"] == "AES256"
+
+    target = postgres.create_database("fleet_restored", "fleet_restored", secrets.token_urlsafe(12), host=SERVICES_ADDRESS)
+    restorer = fleet.hosts[2][0]
+    restored = restorer.exec(["/usr/local/sbin/app-host", "restore", "--into", target], check=False, timeout=300)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert postgres.query("fleet_restored", "SELECT count(*) FROM notes WHERE text = %s", (text,)) == [(1,)]
+    # The target's password is nowhere in the host's journal.
+    journal = restorer.exec(["journalctl", "--no-pager", "-o", "cat"]).stdout
+    assert target.split(":")[2].split("@")[0] not in journal
