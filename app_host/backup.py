@@ -9,25 +9,32 @@ and `latest.json` after it, so a dump whose upload broke off is never the one re
 A restore goes into a database the operator names (never the live one): the dump is fetched,
 checked against its record (a truncated or altered dump is refused before anything is
 written), restored in one transaction, and compared with the record (schema version, row
-counts); only then does it say how to switch.
+counts, taken in the snapshot the dump was taken from, so they must match exactly); only
+then does it say how to switch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from .locks import LockTimeout, _libpq, advisory_lock, lock_key
 from .store import Store
 
 __all__ = ["BackupRefused", "DumpRecord", "backup", "restore"]
 
+# A dump that takes longer is given up (and the lock with it), so one hung dump cannot stop
+# every later one; the unit's own timeout is a little longer.
+DUMP_TIMEOUT_SECONDS = 3 * 3600
 # A dump younger than this (another host's, or an earlier run's) makes a run do nothing: the
 # daily timer fires on every host, and one dump a day is the goal.
 FRESH_HOURS = 20
@@ -58,9 +65,14 @@ def _client_target(url: str) -> tuple[str, dict[str, str]]:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     parts = conninfo_to_dict(_libpq(url))
-    password = str(parts.pop("password", "") or "")
+    password = parts.pop("password", None)
+    # A database that vanishes mid-dump is noticed in about half a minute, not TCP's hours.
+    parts |= {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
     conninfo = make_conninfo(**{name: str(value) for name, value in parts.items()})
-    return conninfo, {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"}
+    env = {**os.environ, "PGCONNECT_TIMEOUT": "10"}
+    if password:
+        env["PGPASSWORD"] = str(password)
+    return conninfo, env
 
 
 _USER_TABLES = (
@@ -76,24 +88,47 @@ def _tables(url: str) -> list[tuple[str, str]]:
         return [(str(schema), str(name)) for schema, name in connection.execute(_USER_TABLES)]
 
 
-def _facts(url: str) -> tuple[str | None, dict[str, int]]:
-    """The schema version (Alembic's, when the app uses it) and each table's row count."""
-    import psycopg
+def _facts_in(connection: Any) -> tuple[str | None, dict[str, int]]:
+    """The schema version (Alembic's, when the app uses it) and each table's row count, as
+    `connection` sees the database."""
     from psycopg import sql
 
-    tables = _tables(url)
-    with psycopg.connect(_libpq(url), autocommit=True, connect_timeout=10) as connection:
-        counts: dict[str, int] = {}
-        for schema, name in tables:
-            row = connection.execute(
-                sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-            ).fetchone()
-            counts[f"{schema}.{name}"] = int(row[0]) if row else 0
-        version = None
-        if ("public", "alembic_version") in tables:
-            found = connection.execute("SELECT version_num FROM public.alembic_version").fetchone()
-            version = str(found[0]) if found else None
+    tables = [(str(schema), str(name)) for schema, name in connection.execute(_USER_TABLES)]
+    counts: dict[str, int] = {}
+    for schema, name in tables:
+        row = connection.execute(
+            sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+        ).fetchone()
+        counts[f"{schema}.{name}"] = int(row[0]) if row else 0
+    version = None
+    if ("public", "alembic_version") in tables:
+        found = connection.execute("SELECT version_num FROM public.alembic_version").fetchone()
+        version = str(found[0]) if found else None
     return version, counts
+
+
+def _facts(url: str) -> tuple[str | None, dict[str, int]]:
+    import psycopg
+
+    with psycopg.connect(_libpq(url), autocommit=True, connect_timeout=10) as connection:
+        return _facts_in(connection)
+
+
+@contextlib.contextmanager
+def _snapshot(url: str) -> Iterator[tuple[str, tuple[str | None, dict[str, int]]]]:
+    """A repeatable-read transaction held open while pg_dump uses its exported snapshot, and
+    the schema version and row counts as that snapshot sees them."""
+    import psycopg
+
+    with psycopg.connect(
+        _libpq(url), connect_timeout=10, keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3
+    ) as connection:
+        connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        row = connection.execute("SELECT pg_export_snapshot()").fetchone()
+        if row is None:
+            raise BackupRefused("the database exported no snapshot")
+        yield str(row[0]), _facts_in(connection)
+        connection.rollback()
 
 
 def _sha256(path: Path) -> str:
@@ -122,18 +157,25 @@ def backup(
                 age = now - datetime.datetime.fromisoformat(latest.created)
                 if age < datetime.timedelta(hours=FRESH_HOURS):
                     return None
-            with tempfile.TemporaryDirectory(prefix="app-host-backup-") as work:
+            with tempfile.TemporaryDirectory(prefix="app-host-backup-") as work, _snapshot(database_url) as (snapshot, facts):
                 dump = Path(work) / "db.dump"
-                # Row counts first: the dump is a consistent snapshot taken after them, and
-                # a table that grows in between shows more rows after a restore, never fewer.
-                schema_version, counts = _facts(database_url)
+                # The record's counts and the dump see the same snapshot, so a restore must
+                # match them exactly.
+                schema_version, counts = facts
                 source, env = _client_target(database_url)
-                dumped = subprocess.run(
-                    ["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", str(dump), "--dbname", source],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                )
+                try:
+                    dumped = subprocess.run(
+                        ["pg_dump", "--format=custom", "--no-owner", "--no-privileges",
+                         f"--snapshot={snapshot}", "--lock-wait-timeout=60000", "--file", str(dump), "--dbname", source],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=DUMP_TIMEOUT_SECONDS,
+                    )  # fmt: skip
+                except FileNotFoundError:
+                    raise BackupRefused("pg_dump is not installed (Debian package postgresql-client)") from None
+                except subprocess.TimeoutExpired:
+                    raise BackupRefused(f"pg_dump did not finish within {DUMP_TIMEOUT_SECONDS} s") from None
                 if dumped.returncode != 0:
                     raise BackupRefused(f"pg_dump failed: {dumped.stderr.strip()[-500:]}")
                 key = f"{prefix}{now.strftime(_STAMP)}.dump"
@@ -194,10 +236,15 @@ def restore(
         if result.returncode != 0:
             raise BackupRefused(f"pg_restore failed, nothing restored: {result.stderr.strip()[-500:]}")
     version, counts = _facts(target_url)
-    if version != record.schema_version:
-        raise BackupRefused(f"restored schema version {version}, the record says {record.schema_version}")
-    short = {table: (counts.get(table), rows) for table, rows in record.row_counts.items() if counts.get(table, -1) < rows}
-    if short:
-        raise BackupRefused(f"tables with fewer rows than recorded (restored, recorded): {short}")
+    if version != record.schema_version or counts != record.row_counts:
+        differing = {
+            table: (counts.get(table), record.row_counts.get(table))
+            for table in sorted({*counts, *record.row_counts})
+            if counts.get(table) != record.row_counts.get(table)
+        }
+        raise BackupRefused(
+            f"restored, but it does not match its record: schema {version} (recorded "
+            f"{record.schema_version}), rows (restored, recorded) {differing}; do not switch to it"
+        )
     return record
 

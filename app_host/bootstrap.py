@@ -104,7 +104,12 @@ def bootstrap(config: HostConfig) -> None:
         # Opens its port once the app answers through Nginx: until then the load balancer
         # sends this host nothing.
         systemctl("enable", "--now", HEALTH_GATE_UNIT)
-    if config.backup_prefix:
-        systemctl("enable", "--now", "app-host-backup.timer")
     obtain_certificate(config)
+    if config.backup_prefix:
+        # Last, and not fatal: a schedule systemd refuses must not leave the host without
+        # its certificate or its app.
+        try:
+            systemctl("enable", "--now", "app-host-backup.timer")
+        except CommandFailed as error:
+            warn(f"database dumps are not scheduled ({error})")
     log("done")

@@ -28,7 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     restore = commands.add_parser(
         "restore", help="restore a dump into a new, empty database and check it (the live one is never touched)"
     )
-    restore.add_argument("--into", required=True, metavar="URL", help="libpq URL of the new, empty database")
+    restore.add_argument(
+        "--into", required=True, metavar="URL",
+        help="libpq URL of the new, empty database, without its password (give that in PGPASSWORD)",
+    )
     restore.add_argument("--dump", metavar="STAMP", help="the dump's time, such as 20261125T030000Z (default: the newest)")
     commands.add_parser("acme-responder", help="answer HTTP-01 challenges from the store (systemd socket)")
     # Parsed by the migrate module itself (its own options come before the command).
@@ -91,6 +94,14 @@ def _backups(config: HostConfig, args: argparse.Namespace) -> int:
     if not config.backup_prefix:
         log("no BACKUP_PREFIX in host.conf: this stack takes no dumps")
         return 2
+    import psycopg
+
+    from .store import StoreUnavailable
+
+    if args.command == "restore" and _has_password(args.into):
+        # argv is in the process list and in sudo's log.
+        log("refused: --into holds a password; give the URL without it and the password in PGPASSWORD")
+        return 2
     url = database_url_from_env_file(config.env_file)
     store = open_store(StoreConfig.load())
     try:
@@ -102,9 +113,23 @@ def _backups(config: HostConfig, args: argparse.Namespace) -> int:
     except BackupRefused as error:
         log(f"refused: {error}")
         return 1
+    except (StoreUnavailable, psycopg.Error) as error:
+        log(f"failed: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+        return 1
     log(
         f"restored {record.key} (schema {record.schema_version}, rows {record.row_counts}) and checked it. "
         "To switch: set the app's DATABASE_URL to the new database (the stack's database settings, "
         "then `pulumi up`), or rename the databases while the app is stopped."
     )
     return 0
+
+
+def _has_password(url: str) -> bool:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from .locks import _libpq
+
+    try:
+        return bool(conninfo_to_dict(_libpq(url)).get("password"))
+    except Exception:  # a malformed URL is pg_restore's to report
+        return False

@@ -5,9 +5,11 @@ handshake. Checking 443 says nothing about the app: Nginx accepts there even whe
 dead and every request gets a 502. So the CLB checks this port instead, and the gate listens
 on it only while the app answers through Nginx, the same path users take.
 
-Liveness, not readiness: the probe asks the app's readiness path and counts any answer from
-the app as alive, 503 included (the database away is the same for every host, and taking them
-all out would turn a degraded service into none). What counts as dead is what Nginx says when
+Liveness, not readiness: the probe asks the app's liveness path (appLivenessPath; the
+readiness path when an app has none) and counts any answer from the app as alive, 503
+included (the database away is the same for every host, and taking them all out would turn a
+degraded service into none). A readiness path that waits on a hanging database can exceed
+the probe's timeout on every host at once, hence the separate liveness path. What counts as dead is what Nginx says when
 it cannot get an answer from the app (502, 504), no answer within the timeout, or no TLS
 handshake at all.
 """

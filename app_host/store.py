@@ -151,7 +151,7 @@ class S3Store:
             self._client.upload_file(
                 str(path), self.bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"}
             )
-        except (errors.ClientError, errors.BotoCoreError) as error:
+        except (errors.ClientError, errors.BotoCoreError, _upload_failed()) as error:
             raise StoreUnavailable(f"{self.describe()}: put {key}: {_describe_error(error)}") from None
 
     def get_file(self, key: str, path: Path) -> bool:
@@ -196,6 +196,14 @@ def _botocore_errors() -> Any:
     import botocore.exceptions
 
     return botocore.exceptions
+
+
+def _upload_failed() -> type[Exception]:
+    """boto3's managed transfers wrap the client's error in their own exception."""
+    from boto3.exceptions import S3UploadFailedError
+
+    failed: type[Exception] = S3UploadFailedError
+    return failed
 
 
 def _error_code(error: Any) -> str:

@@ -75,6 +75,8 @@ Wants=network-online.target
 [Service]
 Type=oneshot
 ExecStart={TOOL} backup
+# Past the dump's own limit (3 h): a hung run ends, and its lock with it.
+TimeoutStartSec=3h10min
 PrivateTmp=yes
 ProtectSystem=strict
 ProtectHome=yes

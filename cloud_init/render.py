@@ -156,7 +156,7 @@ def _host_conf(spec: AppHostSpec, layout: HostLayout) -> str:
         "HEALTH_GATE_PORT": str(spec.health_gate_port or ""),
         "BACKUP_PREFIX": f"{spec.backup_prefix}{spec.app_name}/" if spec.backup_schedule else "",
         "BACKUP_SCHEDULE": spec.backup_schedule or "",
-        "HEALTH_PROBE_PATH": spec.app.readiness_path,
+        "HEALTH_PROBE_PATH": spec.app.liveness_path or spec.app.readiness_path,
     }
     lines = [f"{name}={shlex.quote(value)}" for name, value in settings.items()]
     return "# Managed by the app-host user data: settings of the app-host tooling.\n" + "\n".join(lines) + "\n"

@@ -40,6 +40,7 @@ __all__ = [
     "S3StoreSpec",
     "SelfSignedCertificates",
     "StoreSpec",
+    "is_dump_schedule",
 ]
 
 # What the host installs beside the app. Pinned so that every host of a fleet runs the same
@@ -95,8 +96,21 @@ _SSH_KEY_TYPES = (
 _COMMAND_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9._+-]{1,200}$")
 _URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
-# systemd.time(7) calendar expressions: words, dates, times, ranges and lists.
-_CALENDAR = re.compile(r"^[A-Za-z0-9*:,./~ -]{1,64}$")
+# The systemd.time(7) calendar expressions a dump schedule may use: at most one run a day
+# (the tooling dumps at most once per 20 h), as a shorthand or a daily time, optionally on
+# some weekdays. Anything else is refused here rather than by systemd on the host.
+_DAY = "(Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_CALENDAR = re.compile(
+    rf"^(daily|weekly|monthly|quarterly|semiannually|yearly|annually"
+    rf"|({_DAY}((,|\.\.){_DAY})* )?\*-\*-\* ([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?)$"
+)
+
+
+def is_dump_schedule(value: str) -> bool:
+    """Whether `value` is a calendar expression a dump schedule may use (see _CALENDAR)."""
+    return bool(_CALENDAR.match(value))
+
+
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 # Store keys the stack owns; an app that shares the bucket keeps out of them.
@@ -263,6 +277,12 @@ class AppSpec(BaseModel):
         description="Path that answers 200 once the app can serve (database reachable, schema "
         "current), such as '/readyz'; deploy checks wait for it. Required."
     )
+    liveness_path: str | None = Field(
+        default=None,
+        description="Path that answers whenever the app process can serve at all, without "
+        "touching the database, such as '/healthz'; the load balancer's health gate probes it. "
+        "Default None: the readiness path (which takes every host out when the database hangs).",
+    )
     migration_command: tuple[str, ...] | None = Field(
         default=None,
         description="Command run once per fleet before the app starts, under a Postgres "
@@ -332,6 +352,15 @@ class AppSpec(BaseModel):
         if not _URL_PATH.match(value):
             raise ValueError(
                 f"readiness_path={value!r} must be a URL path starting with '/', such as '/readyz'"
+            )
+        return value
+
+    @field_validator("liveness_path")
+    @classmethod
+    def _liveness(cls, value: str | None) -> str | None:
+        if value is not None and not _URL_PATH.match(value):
+            raise ValueError(
+                f"liveness_path={value!r} must be a URL path starting with '/', such as '/healthz'"
             )
         return value
 
@@ -550,10 +579,10 @@ class AppHostSpec(BaseModel):
     @field_validator("backup_schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
-        if value is not None and not _CALENDAR.match(value):
+        if value is not None and not is_dump_schedule(value):
             raise ValueError(
-                f"backup_schedule {value!r} is not a systemd calendar expression; use one such "
-                "as 'daily' or '*-*-* 03:00:00'"
+                f"backup_schedule {value!r} is not a schedule of at most one dump a day; use "
+                "'daily', 'weekly', '*-*-* 03:00:00' or 'Mon..Fri *-*-* 03:00'"
             )
         return value
 

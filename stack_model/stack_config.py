@@ -49,6 +49,7 @@ from fastapi_deploy.stack_model.host_spec import (
     ObjectStorageSpec,
     SelfSignedCertificates,
     StoreSpec,
+    is_dump_schedule,
 )
 from fastapi_deploy.stack_model.ingress import check_admin_cidr, parse_cidr
 from fastapi_deploy.stack_model.instance_types import UnknownInstanceType, instance_size
@@ -120,6 +121,7 @@ SAMPLE_APP: dict[str, str] = {
     "asgi_path": "notes_api.main:app",
     "migration_command": "notes-api-migrate",
     "readiness_path": "/readyz",
+    "liveness_path": "/healthz",
 }
 NO_MIGRATIONS = "none"
 PYPI_SIMPLE = "https://pypi.org/simple/"
@@ -524,6 +526,14 @@ class StackConfig(BaseModel):
         f"({SAMPLE_APP['readiness_path']}); required for your own app.",
         fix="use a path such as '/readyz' or '/health'",
     )
+    app_liveness_path: str = _setting(
+        "",
+        "Path that answers whenever your app can serve at all, without touching the database, "
+        "such as '/healthz'; the load balancer's health gate probes it every second. Default '': "
+        f"the sample app's ({SAMPLE_APP['liveness_path']}); for your own app, its readiness path, "
+        "which takes every host out of the load balancer when the database hangs: set this.",
+        fix="use a path such as '/healthz' or '/livez'",
+    )
     app_timeout_seconds: int = _setting(
         60,
         "Longest a request may take before gunicorn restarts the worker and Nginx answers 504, "
@@ -640,6 +650,17 @@ class StackConfig(BaseModel):
     def _prefix(cls, value: str) -> str:
         if not value or value.startswith("/") or not value.endswith("/") or "//" in value:
             raise ValueError("a backups prefix must be non-empty, not start with '/', end with '/'")
+        return value
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _backup_schedule(cls, value: str) -> str:
+        if value != "off" and not is_dump_schedule(value):
+            raise ConfigProblem(
+                "backupSchedule",
+                "not a schedule of at most one dump a day",
+                "use 'daily', 'weekly', '*-*-* 03:00:00', 'Mon..Fri *-*-* 03:00', or 'off'",
+            )
         return value
 
     @field_validator("sentry_dsn")
@@ -865,6 +886,7 @@ class StackConfig(BaseModel):
             requirement=self.app_requirement or None,
             asgi_path=self.app_asgi_path or defaults.get("asgi_path", ""),
             readiness_path=self.app_readiness_path or defaults.get("readiness_path", ""),
+            liveness_path=self.app_liveness_path or defaults.get("liveness_path") or None,
             migration_command=None if migration == NO_MIGRATIONS else tuple(shlex.split(migration)),
             package_index_url=self.app_package_index_url or PYPI_SIMPLE,
             timeout_seconds=self.app_timeout_seconds,
@@ -961,6 +983,7 @@ _APP_KEYS = {
     "requirement": "appRequirement",
     "asgi_path": "appAsgiPath",
     "readiness_path": "appReadinessPath",
+    "liveness_path": "appLivenessPath",
     "migration_command": "appMigrationCommand",
     "package_index_url": "appPackageIndexUrl",
     "timeout_seconds": "appTimeoutSeconds",

@@ -39,6 +39,7 @@ def sample_app(**overrides: Any) -> AppSpec:
         "package": SAMPLE_PACKAGE,
         "asgi_path": "notes_api.main:app",
         "readiness_path": "/readyz",
+        "liveness_path": "/healthz",
         "migration_command": ("notes-api-migrate",),
     }
     values.update(overrides)

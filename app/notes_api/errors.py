@@ -19,6 +19,8 @@ def start_error_reporting() -> bool:
     # included, which the SDK would otherwise send with each error.
     sentry_sdk.init(
         include_local_variables=False,
+        # Request bodies (a note's text) are the users' data: never sent.
+        max_request_body_size="never",
         # Errors only; tracing would send a transaction per request.
         traces_sample_rate=None,
     )

@@ -75,13 +75,13 @@ def test_an_unhandled_error_is_reported_with_release_and_environment(
     app = create_app()
     marker = f"boom-{secrets.token_hex(4)}"
 
-    @app.get("/boom")
-    def boom() -> None:
+    @app.post("/boom")
+    def boom(body: dict[str, str]) -> None:
         raise RuntimeError(marker)
 
-    cookie = secrets.token_hex(8)
+    cookie, private = secrets.token_hex(8), secrets.token_hex(8)
     client = TestClient(app, raise_server_exceptions=False)
-    response = client.get("/boom", headers={"Cookie": f"session={cookie}"})
+    response = client.post("/boom", json={"text": private}, headers={"Cookie": f"session={cookie}"})
     assert response.status_code == 500
     sentry_sdk.flush(timeout=10)
     [event] = _events("42")
@@ -92,6 +92,8 @@ def test_an_unhandled_error_is_reported_with_release_and_environment(
     # No cookie value or client address leaves the host (with frame variables on, the
     # cookie goes out in the framework's frames: seen).
     assert cookie not in json.dumps(event)
+    # Nor the request's body: a note's text is the user's.
+    assert private not in json.dumps(event)
     assert "ip_address" not in json.dumps(event.get("user", {}))
 
 

@@ -51,6 +51,7 @@ def sample_app_spec(package_index_url: str) -> AppSpec:
         package=project_artifact(APP_PROJECT).ref,
         asgi_path="notes_api.main:app",
         readiness_path="/readyz",
+        liveness_path="/healthz",
         migration_command=("notes-api-migrate",),
         package_index_url=package_index_url,
     )

@@ -159,3 +159,11 @@ def test_two_hosts_at_once_make_one_dump_and_a_fresh_one_is_not_repeated(
     assert len(results) == 2 and len(made) == 1
     dumps = sorted(path.name for path in (tmp_path / "bucket" / PREFIX).glob("*.dump"))
     assert dumps == sorted({Path(first.key).name, Path(made[0].key).name})
+
+
+def test_restore_refuses_a_password_on_its_command_line() -> None:
+    from fastapi_deploy.app_host.cli import _has_password
+
+    # argv is in the process list and sudo's log: the password belongs in PGPASSWORD.
+    assert _has_password("postgresql://notes:s3cret@10.0.0.5:5432/restored") is True
+    assert _has_password("postgresql://notes@10.0.0.5:5432/restored") is False

@@ -32,7 +32,8 @@ def _host_config(tmp_path: Path, **overrides: object) -> HostConfig:
 
 def test_only_a_host_behind_a_load_balancer_gets_a_gate(tmp_path: Path) -> None:
     behind = _host_config(tmp_path, health_gate_port=8090)
-    assert (behind.health_gate_port, behind.health_probe_path) == (8090, "/readyz")
+    # The sample app's liveness path: it answers without touching the database.
+    assert (behind.health_gate_port, behind.health_probe_path) == (8090, "/healthz")
     assert "app-host-health-gate.service" in tooling_units(behind)
     alone = _host_config(tmp_path)
     assert alone.health_gate_port == 0

@@ -146,6 +146,7 @@ ROWS = [
     Row("appMigrationCommand", {"appMigrationCommand": "none"}, lambda run: "/etc/systemd/system/api-migrate.service" in written_files(host(run)), False),
     Row("appReadinessPath", {"appReadinessPath": "/ready"}, gate_env("HEALTHZ_URL"), "https://api.notes-demo.cn/ready", context=(("healthzGate", True),)),
     Row("appTimeoutSeconds", {"appTimeoutSeconds": 120}, lambda run: ("timeout = 120" in file("/etc/api/gunicorn.conf.py")(run), "proxy_read_timeout 120s;" in file("/etc/nginx/sites-available/api.conf")(run)), (True, True)),
+    Row("appLivenessPath", {"appLivenessPath": "/livez"}, conf("HEALTH_PROBE_PATH"), "/livez"),
     Row("appEnv", {"appEnv": ["LOG_LEVEL=debug"]}, env("LOG_LEVEL"), "debug"),
     Row("appSecretEnv", {"appSecretEnv": "API_TOKEN=t0k3n"}, env("API_TOKEN"), "t0k3n"),
     # The sample app ships as a source archive: its release is the archive's name and digest.

@@ -314,3 +314,16 @@ def test_the_release_names_the_app_version(overrides: dict[str, Any], package: A
 def test_without_a_dsn_the_app_gets_no_reporting_variables() -> None:
     app = load().app_spec(SAMPLE_ARCHIVE, "prod")
     assert not {"SENTRY_DSN", "SENTRY_RELEASE", "SENTRY_ENVIRONMENT"} & {*app.env, *app.secret_env}
+
+
+@pytest.mark.parametrize("schedule", ["daily", "weekly", "*-*-* 03:00:00", "*-*-* 23:59", "Mon..Fri *-*-* 03:00", "Sat,Sun *-*-* 04:30", "off"])
+def test_dump_schedules_of_at_most_one_a_day_are_taken(schedule: str) -> None:
+    assert load(backupSchedule=schedule).backup_schedule == schedule
+
+
+# Typos systemd would refuse on the host, schedules of more than one dump a day (the tooling
+# dumps at most once in 20 h), and 'off' spelled otherwise.
+@pytest.mark.parametrize("schedule", ["dialy", "Off", "never", "hourly", "*-*-* *:00:00", "*-*-* 24:00", "", "daily; reboot"])
+def test_other_dump_schedules_are_refused_with_the_forms_that_work(schedule: str) -> None:
+    with pytest.raises(StackConfigError, match=r"backupSchedule = .*: not a schedule of at most one dump a day; use 'daily'.*'off'"):
+        load(backupSchedule=schedule)
