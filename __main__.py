@@ -38,6 +38,7 @@ from fastapi_deploy.components import (
     ServerGroupAttachment,
 )
 from fastapi_deploy.components._base import secret
+from fastapi_deploy.components.load_balancer import HEALTH_CHECK_PORT
 from fastapi_deploy.stack_model.host_spec import AppHostSpec, LocalStoreSpec
 from fastapi_deploy.stack_model.stack_config import StackConfig, StackConfigError, load_stack_config
 from stack import build_foundation
@@ -118,6 +119,7 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
                 slave_zone_id=zones[1],
                 load_balancer_spec=config.load_balancer_spec,
                 public_bandwidth_mbps=config.public_bandwidth_mbps,
+                health_check_port=443 if config.load_balancer_health_check == "tcp-443" else HEALTH_CHECK_PORT,
             ),
             in_region,
         )

@@ -75,6 +75,13 @@ class LoadBalancerArgs(ComponentArgs):
         le=10,
         description="Failing checks before a host stops receiving traffic. Default 3.",
     )
+    health_check_port: int = Field(
+        default=HEALTH_CHECK_PORT,
+        ge=1,
+        le=65535,
+        description=f"Port the check's handshake goes to. Default {HEALTH_CHECK_PORT}, the hosts' "
+        "health gate; 443 only while moving a fleet whose hosts have no gate yet.",
+    )
     connection_drain_seconds: int = Field(
         default=30,
         ge=0,
@@ -154,7 +161,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 connection_drain_timeout=args.connection_drain_seconds or None,
                 health_check=volcengine.clb.ListenerHealthCheckArgs(
                     enabled="on",
-                    port=HEALTH_CHECK_PORT,
+                    port=args.health_check_port,
                     interval=args.health_check_interval_seconds,
                     timeout=args.health_check_timeout_seconds,
                     healthy_threshold=args.healthy_threshold,

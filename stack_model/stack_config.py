@@ -378,6 +378,14 @@ class StackConfig(BaseModel):
         fix="use small_1, small_2, medium_1, medium_2, large_1 or large_2",
         pattern=r"^(small|medium|large)_[12]$",
     )
+    load_balancer_health_check: Literal["gate", "tcp-443"] = _setting(
+        "gate",
+        "What the CLB checks on each host: 'gate', the port a host opens only while its app "
+        "answers; or 'tcp-443', a handshake with Nginx, which passes even with the app dead. "
+        "Default gate. 'tcp-443' is for the move of a fleet whose hosts booted before the gate "
+        "existed: set it, pulumi up, replace the hosts (scale out, then in), then set gate.",
+        fix="use gate or tcp-443",
+    )
     database_class: str = _setting(
         "rds.postgres.1c2g",
         "RDS for PostgreSQL node specification. Default rds.postgres.1c2g.",

@@ -146,6 +146,7 @@ ROWS = [
     Row("appMigrationCommand", {"appMigrationCommand": "none"}, lambda run: "/etc/systemd/system/api-migrate.service" in written_files(host(run)), False),
     Row("appReadinessPath", {"appReadinessPath": "/ready"}, gate_env("HEALTHZ_URL"), "https://api.notes-demo.cn/ready", context=(("healthzGate", True),)),
     Row("appTimeoutSeconds", {"appTimeoutSeconds": 120}, lambda run: ("timeout = 120" in file("/etc/api/gunicorn.conf.py")(run), "proxy_read_timeout 120s;" in file("/etc/nginx/sites-available/api.conf")(run)), (True, True)),
+    Row("loadBalancerHealthCheck", {"loadBalancerHealthCheck": "tcp-443"}, lambda run: sorted(item.inputs["healthCheck"]["port"] for item in run.of_type("volcengine:clb/listener:Listener")), [443, 443]),
     Row("appLivenessPath", {"appLivenessPath": "/livez"}, conf("HEALTH_PROBE_PATH"), "/livez"),
     Row("appEnv", {"appEnv": ["LOG_LEVEL=debug"]}, env("LOG_LEVEL"), "debug"),
     Row("appSecretEnv", {"appSecretEnv": "API_TOKEN=t0k3n"}, env("API_TOKEN"), "t0k3n"),
