@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .locks import LockTimeout, _libpq, advisory_lock, lock_key
+from .locks import KEEPALIVES, LockTimeout, advisory_lock, libpq_url, lock_key, with_keepalives
 from .store import Store
 
 __all__ = ["BackupRefused", "DumpRecord", "backup", "restore"]
@@ -64,10 +64,9 @@ def _client_target(url: str) -> tuple[str, dict[str, str]]:
     the environment, not in argv, which any user of the host can read in the process list."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    parts = conninfo_to_dict(_libpq(url))
+    parts = conninfo_to_dict(libpq_url(url))
     password = parts.pop("password", None)
-    # A database that vanishes mid-dump is noticed in about half a minute, not TCP's hours.
-    parts |= {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+    parts |= KEEPALIVES
     conninfo = make_conninfo(**{name: str(value) for name, value in parts.items()})
     env = {**os.environ, "PGCONNECT_TIMEOUT": "10"}
     if password:
@@ -81,11 +80,19 @@ _USER_TABLES = (
 )
 
 
-def _tables(url: str) -> list[tuple[str, str]]:
+def _connect(url: str) -> Any:
     import psycopg
 
-    with psycopg.connect(_libpq(url), autocommit=True, connect_timeout=10) as connection:
-        return [(str(schema), str(name)) for schema, name in connection.execute(_USER_TABLES)]
+    return psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=10)
+
+
+def _tables_in(connection: Any) -> list[tuple[str, str]]:
+    return [(str(schema), str(name)) for schema, name in connection.execute(_USER_TABLES)]
+
+
+def _tables(url: str) -> list[tuple[str, str]]:
+    with _connect(url) as connection:
+        return _tables_in(connection)
 
 
 def _facts_in(connection: Any) -> tuple[str | None, dict[str, int]]:
@@ -93,7 +100,7 @@ def _facts_in(connection: Any) -> tuple[str | None, dict[str, int]]:
     `connection` sees the database."""
     from psycopg import sql
 
-    tables = [(str(schema), str(name)) for schema, name in connection.execute(_USER_TABLES)]
+    tables = _tables_in(connection)
     counts: dict[str, int] = {}
     for schema, name in tables:
         row = connection.execute(
@@ -108,9 +115,7 @@ def _facts_in(connection: Any) -> tuple[str | None, dict[str, int]]:
 
 
 def _facts(url: str) -> tuple[str | None, dict[str, int]]:
-    import psycopg
-
-    with psycopg.connect(_libpq(url), autocommit=True, connect_timeout=10) as connection:
+    with _connect(url) as connection:
         return _facts_in(connection)
 
 
@@ -120,9 +125,7 @@ def _snapshot(url: str) -> Iterator[tuple[str, tuple[str | None, dict[str, int]]
     the schema version and row counts as that snapshot sees them."""
     import psycopg
 
-    with psycopg.connect(
-        _libpq(url), connect_timeout=10, keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3
-    ) as connection:
+    with psycopg.connect(with_keepalives(url), connect_timeout=10) as connection:
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         row = connection.execute("SELECT pg_export_snapshot()").fetchone()
         if row is None:
@@ -201,7 +204,7 @@ def restore(
 ) -> DumpRecord:
     """Restore the newest dump (or the one taken at `stamp`) into the empty database at
     `target_url`, and check it against its record. Raises BackupRefused, naming why."""
-    if _libpq(target_url) == _libpq(database_url):
+    if libpq_url(target_url) == libpq_url(database_url):
         raise BackupRefused("the target is the live database; restore into a new, empty database")
     if stamp is None:
         record = _latest(store, prefix)

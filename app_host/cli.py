@@ -127,9 +127,9 @@ def _backups(config: HostConfig, args: argparse.Namespace) -> int:
 def _has_password(url: str) -> bool:
     from psycopg.conninfo import conninfo_to_dict
 
-    from .locks import _libpq
+    from .locks import libpq_url
 
     try:
-        return bool(conninfo_to_dict(_libpq(url)).get("password"))
+        return bool(conninfo_to_dict(libpq_url(url)).get("password"))
     except Exception:  # a malformed URL is pg_restore's to report
         return False

@@ -18,11 +18,7 @@ import time
 
 import psycopg
 
-
-def _libpq_url(url: str) -> str:
-    # The app may use SQLAlchemy's 'postgresql+psycopg://' form; libpq wants 'postgresql://'.
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme.split('+')[0]}{sep}{rest}"
+from .locks import libpq_url
 
 
 def _connect(url: str, deadline: float) -> psycopg.Connection[tuple[object, ...]]:
@@ -48,7 +44,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit("migrate-once: DATABASE_URL is not set in the environment file")
     deadline = time.monotonic() + args.wait_seconds
 
-    with _connect(_libpq_url(url), deadline) as connection:
+    with _connect(libpq_url(url), deadline) as connection:
         # A bounded try-loop rather than pg_advisory_lock: a stuck peer must not hang boot forever.
         while True:
             row = connection.execute("SELECT pg_try_advisory_lock(%s)", (args.lock_key,)).fetchone()

@@ -12,14 +12,19 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from .config import StoreConfig
 
 __all__ = ["LocalStore", "S3Store", "Store", "StoreUnavailable", "open_store"]
 
 TIMEOUT_SECONDS = 10
+
+
+# What S3-compatible servers answer for a key that does not exist.
+_MISSING = ("NoSuchKey", "404", "NotFound")
 
 
 class StoreUnavailable(Exception):
@@ -64,31 +69,31 @@ class LocalStore:
         except OSError as error:
             raise StoreUnavailable(f"{self.describe()}: {key}: {error.strerror}") from None
 
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+    def _replace(self, key: str, write: Callable[[BinaryIO], object]) -> None:
+        """Write `key` through a temporary file beside it, so readers see old or new only."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, partial = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
             with os.fdopen(handle, "wb") as out:
-                out.write(data)
+                write(out)
             os.replace(partial, path)
         except OSError as error:
             raise StoreUnavailable(f"{self.describe()}: {key}: {error.strerror}") from None
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self._replace(key, lambda out: out.write(data))
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
 
     def put_file(self, key: str, path: Path) -> None:
-        target = self._path(key)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            handle, partial = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
-            os.close(handle)
-            shutil.copyfile(path, partial)
-            os.replace(partial, target)
-        except OSError as error:
-            raise StoreUnavailable(f"{self.describe()}: {key}: {error.strerror}") from None
+        def copy(out: BinaryIO) -> None:
+            with path.open("rb") as source:
+                shutil.copyfileobj(source, out)
+
+        self._replace(key, copy)
 
     def get_file(self, key: str, path: Path) -> bool:
         try:
@@ -118,7 +123,7 @@ class S3Store:
             body: bytes = response["Body"].read()
             return body
         except errors.ClientError as error:
-            if _error_code(error) in ("NoSuchKey", "404", "NotFound"):
+            if _error_code(error) in _MISSING:
                 return None
             raise StoreUnavailable(f"{self.describe()}: get {key}: {_error_code(error)}") from None
         except errors.BotoCoreError as error:
@@ -159,7 +164,7 @@ class S3Store:
         try:
             self._client.download_file(self.bucket, key, str(path))
         except errors.ClientError as error:
-            if _error_code(error) in ("NoSuchKey", "404", "NotFound"):
+            if _error_code(error) in _MISSING:
                 return False
             raise StoreUnavailable(f"{self.describe()}: get {key}: {_error_code(error)}") from None
         except errors.BotoCoreError as error:
