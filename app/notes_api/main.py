@@ -1,6 +1,7 @@
 """ASGI entry point: `notes_api.main:app`."""
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -61,6 +62,12 @@ def create_app() -> FastAPI:
         # Liveness only: touching dependencies here would get healthy workers restarted
         # whenever the database blips.
         return {"status": "ok"}
+
+    @app.get("/version")
+    async def version() -> dict[str, str]:
+        # Which code answers: the package's version and the release the host installed it
+        # as (APP_RELEASE, set per release by the host tooling).
+        return {"version": __version__, "release": os.environ.get("APP_RELEASE", "")}
 
     @app.get("/readyz")
     def readyz(request: Request) -> JSONResponse:

@@ -7,7 +7,7 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from notes_api.db import describe_database_error
-from notes_api.migrate import script_heads
+from notes_api.migrate import known_revisions, script_heads
 from notes_api.state import AppState
 
 log = logging.getLogger("notes_api.readiness")
@@ -30,6 +30,11 @@ def schema_revisions(connection: Connection) -> frozenset[str]:
     return frozenset(connection.scalars(text("SELECT version_num FROM alembic_version")))
 
 
+def schema_is_ahead(current: frozenset[str]) -> bool:
+    """The database is at a revision this code does not ship: a later release's."""
+    return bool(current) and not current <= known_revisions()
+
+
 def check_readiness(state: AppState) -> Readiness:
     # Every check runs even after a failure, so one probe names all that is wrong.
     readiness = Readiness()
@@ -46,13 +51,17 @@ def check_readiness(state: AppState) -> Readiness:
         readiness.checks["database"] = "ok"
         readiness.checks["schema"] = ", ".join(sorted(current)) or "none"
         expected = script_heads()
-        if current != expected:
-            # Serving old code against a newer schema, or new code against an old one,
-            # breaks requests in ways a 503 avoids.
+        if current != expected and not schema_is_ahead(current):
+            # New code against an old schema breaks requests in ways a 503 avoids.
             readiness.failures.append(
                 f"database schema is at revision {readiness.checks['schema']}, expected"
                 f" {', '.join(sorted(expected))}; run notes-api-migrate"
             )
+        elif current != expected:
+            # A newer release migrated first and this one still serves (a release rolling
+            # through the fleet, or a rollback): its migrations only expand the schema, so
+            # this code still works (the expand/contract rule, README).
+            readiness.checks["schema"] += " (ahead of this release)"
 
     if state.object_storage is None:
         readiness.checks["object_storage"] = "not configured"

@@ -40,6 +40,23 @@ def test_head_is_the_first_revision() -> None:
     assert script_heads() == frozenset({"0001"})
 
 
+def test_a_schema_a_later_release_migrated_is_left_alone(database_url: str) -> None:
+    """Rolling back to this release runs its migration command on a schema a later release
+    expanded: it must succeed and change nothing (alembic alone fails on the unknown
+    revision)."""
+    returncode, stderr = finish(migrate(database_url))
+    assert returncode == 0, stderr
+    with psycopg.connect(database_url) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0002'")
+    returncode, stderr = finish(migrate(database_url))
+    assert returncode == 0, stderr
+    assert "database schema is at 0002, ahead of this release (0001); nothing to apply" in stderr
+    with psycopg.connect(database_url) as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            ("0002",)
+        ]
+
+
 def test_second_run_applies_nothing(database_url: str) -> None:
     returncode, stderr = finish(migrate(database_url))
     assert returncode == 0, stderr

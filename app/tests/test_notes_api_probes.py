@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from notes_api.db import create_database_engine
 from notes_api.migrate import upgrade_to_head
@@ -37,6 +38,15 @@ def test_healthz_touches_no_dependency(
     assert response.json() == {"status": "ok"}
 
 
+def test_version_names_the_code_and_its_release(
+    monkeypatch: pytest.MonkeyPatch, start_client: StartClient
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://notes:db-secret@127.0.0.1:1/notes")
+    monkeypatch.setenv("APP_RELEASE", "notes-api@0.1.0")
+    response = start_client().get("/version")
+    assert response.json() == {"version": "0.1.0", "release": "notes-api@0.1.0"}
+
+
 def test_readyz_waits_for_the_migration(
     database_url: str, monkeypatch: pytest.MonkeyPatch, start_client: StartClient
 ) -> None:
@@ -61,6 +71,21 @@ def test_readyz_waits_for_the_migration(
         "status": "ready",
         "checks": {"database": "ok", "schema": "0001", "object_storage": "not configured"},
     }
+
+
+def test_readyz_serves_on_a_schema_a_later_release_expanded(
+    migrated_database_url: str, monkeypatch: pytest.MonkeyPatch, start_client: StartClient
+) -> None:
+    """While a release rolls through a fleet, its first host migrates and the others still
+    serve the previous release: a revision this code does not ship is a later one's."""
+    monkeypatch.setenv("DATABASE_URL", migrated_database_url)
+    engine = create_database_engine(load_settings())
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    engine.dispose()
+    response = start_client().get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["schema"] == "0002 (ahead of this release)"
 
 
 def test_readyz_names_a_database_it_cannot_reach(
