@@ -35,6 +35,8 @@ from fastapi_deploy.components import (
     MonitoringArgs,
     NatGateway,
     NatGatewayArgs,
+    ReleaseWatch,
+    ReleaseWatchArgs,
     ServerGroupAttachment,
 )
 from fastapi_deploy.components._base import secret
@@ -188,6 +190,23 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
         public_address = host.instance_public_ip
         deployed, gate_trigger = host, host.instance_id
         console = host.console_password
+
+    if config.release_watch_minutes:
+        ReleaseWatch(
+            "app-release",
+            ReleaseWatchArgs(
+                app_name=config.app_name,
+                release_id=foundation.release_id,
+                endpoint_url=storage.bucket_s3_public_endpoint,
+                bucket=storage.bucket_name,
+                region=config.region,
+                access_key_id=storage.hosts_access_key_id,
+                secret_access_key=storage.hosts_secret_access_key,
+                min_hosts=config.fleet_min_size if config.fleet_enabled else 1,
+                timeout_seconds=config.release_watch_minutes * 60,
+            ),
+            pulumi.ResourceOptions(depends_on=[deployed]),
+        )
 
     if config.healthz_gate:
         HealthzGate(

@@ -16,6 +16,7 @@ import pulumi_volcengine as volcengine
 from pydantic import SecretStr
 
 from fastapi_deploy.artifacts import LocalArtifact
+from fastapi_deploy.cloud_init.render import release_record
 from fastapi_deploy.components import (
     HostArtifacts,
     HostArtifactsArgs,
@@ -47,6 +48,8 @@ class Foundation:
     storage: ObjectStorage
     artifacts: HostArtifacts
     host_spec: pulumi.Output[AppHostSpec]
+    # The app version the hosts are to run (ReleaseRecord.id).
+    release_id: pulumi.Output[str]
 
 
 def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> Foundation:
@@ -92,15 +95,6 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
         in_region,
     )
 
-    artifacts = HostArtifacts(
-        "app-artifacts",
-        HostArtifactsArgs(
-            bucket_name=storage.bucket_name,
-            artifacts=(app_package,) if app_package is not None else (),
-        ),
-        in_region,
-    )
-
     def spec_from(values: list[Any]) -> AppHostSpec:
         url, bucket, key_id, secret_key, hosts_key_id, hosts_secret_key = values
         # One bucket, two keys: the hosts' (artifacts/, tls/) and the app's (the rest).
@@ -125,4 +119,15 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
             storage.hosts_secret_access_key,
         ).apply(spec_from)
     )
-    return Foundation(in_region, network, hosts_group, database, storage, artifacts, host_spec)
+    # The app version, outside the user data: a new one rewrites this object and no host.
+    artifacts = HostArtifacts(
+        "app-artifacts",
+        HostArtifactsArgs(
+            bucket_name=storage.bucket_name,
+            artifacts=(app_package,) if app_package is not None else (),
+            host_spec=host_spec,
+        ),
+        in_region,
+    )
+    release_id = host_spec.apply(lambda spec: release_record(spec).id)
+    return Foundation(in_region, network, hosts_group, database, storage, artifacts, host_spec, release_id)

@@ -8,39 +8,18 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from . import tls
-from .artifacts import fetch_artifact
+from . import release, tls
 from .config import TOOL, HostConfig, StoreConfig
 from .host_files import install_host_files
 from .store import open_store
 from .system import CommandFailed, atomic_write, log, run, systemctl, warn
-from .units import HEALTH_GATE_UNIT, tooling_units
+from .units import HEALTH_GATE_UNIT, RELEASE_TIMER, tooling_units
 
-__all__ = ["REQUIREMENTS", "bootstrap"]
+__all__ = ["bootstrap"]
 
-REQUIREMENTS = Path("/etc/app-host/requirements.txt")
 UNIT_DIR = Path("/etc/systemd/system")
 # How long a booting host waits for another host that is ordering the fleet's certificate.
 ISSUER_WAIT_SECONDS = 600
-
-
-def install_app(config: HostConfig) -> None:
-    if config.app_artifact_key:
-        # The app itself is a file from the store, pinned by its digest; the requirements file
-        # names it at this path.
-        fetch_artifact(open_store(StoreConfig.load()), config.app_artifact_key, config.app_artifact_sha256)
-    log(f"installing {config.app_name} into {config.venv_dir}")
-    run(["python3", "-m", "venv", str(config.venv_dir)])
-    # The index and its trust come from the requirements file, written by the renderer.
-    run(
-        [
-            str(config.venv_dir / "bin" / "pip"), "install", "--no-cache-dir",
-            "--disable-pip-version-check", "--requirement", str(REQUIREMENTS),
-        ]
-    )  # fmt: skip
-    # The service user runs the code but may not change it.
-    run(["chown", "-R", "root:root", str(config.venv_dir)], quiet=True)
-    run(["chmod", "-R", "go-w", str(config.venv_dir)], quiet=True)
 
 
 def install_units(config: HostConfig) -> list[str]:
@@ -52,10 +31,9 @@ def install_units(config: HostConfig) -> list[str]:
 
 
 def start_app(config: HostConfig) -> None:
-    systemctl("enable", "--now", f"{config.app_name}.socket")
-    # Pulls in the migration unit first (Wants/After): the app starts after its first try,
-    # whether or not it succeeded (it retries on its own); fails here if the app cannot start.
-    systemctl("enable", "--now", f"{config.app_name}.service")
+    """The current release into the first slot, then the timer that follows later ones."""
+    release.first_release(config, open_store(StoreConfig.load()))
+    systemctl("enable", "--now", RELEASE_TIMER)
 
 
 def start_proxy(config: HostConfig) -> None:
@@ -96,7 +74,6 @@ def bootstrap(config: HostConfig) -> None:
     install_host_files()
     systemctl("restart", "systemd-journald")
     systemctl("try-reload-or-restart", "ssh.service", check=False)
-    install_app(config)
     log(f"tooling units: {', '.join(install_units(config)) or 'none'}")
     start_app(config)
     start_proxy(config)

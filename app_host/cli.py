@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     tls.add_argument("action", choices=("sync", "renew", "auth-hook", "cleanup-hook"))
     tls.add_argument("--wait", type=float, default=0, help="renew: seconds to wait for the fleet's lock")
     tls.add_argument("--force", action="store_true", help="renew: order a new certificate even if not due")
+    commands.add_parser("release", help="bring the app to the store's current release (blue/green switch)")
     commands.add_parser("health-gate", help="hold the load balancer's health-check port open while the app answers")
     commands.add_parser("backup", help="dump the app's database into the store, unless a fresh dump exists")
     restore = commands.add_parser(
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         from .bootstrap import bootstrap
 
         bootstrap(config)
+    elif args.command == "release":
+        return _release(config)
     elif args.command == "health-gate":
         from .health_gate import serve as gate
 
@@ -81,6 +84,30 @@ def main(argv: list[str] | None = None) -> int:
             tls.auth_hook(config)
         else:
             tls.cleanup_hook(config)
+    return 0
+
+
+def _release(config: HostConfig) -> int:
+    import psycopg
+
+    from .config import StoreConfig
+    from .locks import LockTimeout
+    from .release import ReleaseFailed, converge
+    from .store import StoreUnavailable, open_store
+    from .system import log
+
+    try:
+        log(converge(config, open_store(StoreConfig.load())))
+    except LockTimeout as error:
+        log(f"waiting for the fleet: {error}; the timer tries again")
+        return 0
+    except (ReleaseFailed, StoreUnavailable) as error:
+        log(f"failed: {error}")
+        return 1
+    except psycopg.Error as error:
+        # The fleet's batch places are locks in the database.
+        log(f"database unreachable, the timer tries again: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+        return 1
     return 0
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "HOST_CONF",
     "STORE_CONF",
     "TOOL",
+    "WORKER_MARKERS_ENV",
     "ConfigError",
     "HostConfig",
     "StoreConfig",
@@ -23,6 +24,9 @@ __all__ = [
 
 # The tooling itself (the zipapp); units and Certbot's hooks call it by this path.
 TOOL = "/usr/local/sbin/app-host"
+# Where each gunicorn worker of a slot leaves a file once it has imported the app (set by
+# the slot's unit; read by the release tooling before it switches).
+WORKER_MARKERS_ENV = "APP_HOST_WORKER_MARKERS"
 HOST_CONF = Path("/etc/app-host/host.conf")
 STORE_CONF = Path("/etc/app-host/store.conf")
 
@@ -50,7 +54,7 @@ def read_assignments(path: Path) -> dict[str, str]:
     return values
 
 
-def _require(values: dict[str, str], path: Path, name: str) -> str:
+def _require(values: dict[str, str], path: Path | str, name: str) -> str:
     try:
         return values[name]
     except KeyError:
@@ -62,7 +66,6 @@ class HostConfig:
     """What this host runs: the app, its names and where its certificate comes from."""
 
     app_name: str
-    venv_dir: Path
     domains: tuple[str, ...]
     certificate_kind: str
     certificate_dir: Path
@@ -73,8 +76,9 @@ class HostConfig:
     self_signed_days: int
     certificate_renew_days: int
     certificate_sync_seconds: int
-    app_artifact_key: str
-    app_artifact_sha256: str
+    # What the release tooling asks a new slot before switching, and whether it migrates.
+    readiness_path: str = "/readyz"
+    migration: bool = False
     # The load balancer's health-check port (0: not behind one) and what the gate asks the app.
     health_gate_port: int = 0
     health_probe_path: str = "/healthz"
@@ -91,7 +95,6 @@ class HostConfig:
 
         return cls(
             app_name=get("APP_NAME"),
-            venv_dir=Path(get("VENV_DIR")),
             domains=tuple(get("DOMAINS").split()),
             certificate_kind=get("CERTIFICATE_KIND"),
             certificate_dir=Path(get("CERTIFICATE_DIR")),
@@ -102,8 +105,8 @@ class HostConfig:
             self_signed_days=int(values.get("SELF_SIGNED_DAYS") or 0),
             certificate_renew_days=int(values.get("CERTIFICATE_RENEW_DAYS") or 30),
             certificate_sync_seconds=int(values.get("CERTIFICATE_SYNC_SECONDS") or 60),
-            app_artifact_key=values.get("APP_ARTIFACT_KEY", ""),
-            app_artifact_sha256=values.get("APP_ARTIFACT_SHA256", ""),
+            readiness_path=values.get("READINESS_PATH") or "/readyz",
+            migration=values.get("MIGRATION") == "yes",
             health_gate_port=int(values.get("HEALTH_GATE_PORT") or 0),
             health_probe_path=values.get("HEALTH_PROBE_PATH") or "/healthz",
             backup_prefix=values.get("BACKUP_PREFIX", ""),
@@ -135,7 +138,11 @@ class StoreConfig:
 
     @classmethod
     def load(cls, path: Path = STORE_CONF) -> StoreConfig:
-        values = read_assignments(path)
+        return cls.from_values(read_assignments(path), path)
+
+    @classmethod
+    def from_values(cls, values: dict[str, str], path: Path | str) -> StoreConfig:
+        """From STORE_* settings; `path` names where they came from in errors."""
         kind = _require(values, path, "STORE_KIND")
         if kind not in ("s3", "local"):
             raise ConfigError(f"{path}: STORE_KIND={kind!r} is neither s3 nor local")

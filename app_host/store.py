@@ -46,6 +46,10 @@ class Store(Protocol):
         """Download to `path`; False when there is no such object."""
         ...
 
+    def keys(self, prefix: str) -> list[str]:
+        """Keys that start with `prefix`, sorted."""
+        ...
+
     def describe(self) -> str: ...
 
 
@@ -103,6 +107,13 @@ class LocalStore:
         except OSError as error:
             raise StoreUnavailable(f"{self.describe()}: {key}: {error.strerror}") from None
         return True
+
+    def keys(self, prefix: str) -> list[str]:
+        try:
+            found = [path.relative_to(self.root).as_posix() for path in self.root.rglob("*") if path.is_file()]
+        except OSError as error:
+            raise StoreUnavailable(f"{self.describe()}: list {prefix}: {error.strerror}") from None
+        return sorted(key for key in found if key.startswith(prefix) and not key.rsplit("/", 1)[-1].startswith(".partial-"))
 
     def describe(self) -> str:
         return f"local store {self.root}"
@@ -170,6 +181,16 @@ class S3Store:
         except errors.BotoCoreError as error:
             raise StoreUnavailable(f"{self.describe()}: get {key}: {error}") from None
         return True
+
+    def keys(self, prefix: str) -> list[str]:
+        errors = _botocore_errors()
+        found: list[str] = []
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                found += [item["Key"] for item in page.get("Contents", [])]
+        except (errors.ClientError, errors.BotoCoreError) as error:
+            raise StoreUnavailable(f"{self.describe()}: list {prefix}: {_describe_error(error)}") from None
+        return sorted(found)
 
     def describe(self) -> str:
         return f"bucket {self.bucket} at {self.endpoint_url}"

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from .config import TOOL, HostConfig
 
-__all__ = ["ACME_RESPONDER_SOCKET", "BACKUP_UNIT", "HEALTH_GATE_UNIT", "SANDBOX", "tooling_units"]
+__all__ = ["ACME_RESPONDER_SOCKET", "BACKUP_UNIT", "HEALTH_GATE_UNIT", "RELEASE_TIMER", "SANDBOX", "tooling_units"]
 
 ACME_RESPONDER_SOCKET = "/run/app-host/acme-responder.sock"
 HEALTH_GATE_UNIT = "app-host-health-gate.service"
 BACKUP_UNIT = "app-host-backup.service"
+RELEASE_UNIT = "app-host-release.service"
+RELEASE_TIMER = "app-host-release.timer"
+# How soon a host notices a new release after its last check ended.
+RELEASE_CHECK_SECONDS = 20
 
 # The sandbox of every unit that needs no root: the app, its migrations (rendered into the
 # user data by cloud_init.systemd) and the challenge responder. MemoryDenyWriteExecute is
@@ -47,7 +51,37 @@ UMask=0077
 def tooling_units(config: HostConfig) -> dict[str, str]:
     """File name -> content of the units for this host: the health gate behind a load
     balancer, the certificate's units with ACME."""
-    units: dict[str, str] = {}
+    units: dict[str, str] = {
+        # Root: it installs virtualenvs and starts and stops the app's slots.
+        RELEASE_UNIT: f"""\
+[Unit]
+Description=Bring the app to the release the stack put in the store (blue/green, no failed request)
+After=network-online.target nginx.service time-sync.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart={TOOL} release
+# Install, migrations, readiness, a wait for a batch place and the drain, with room to spare.
+TimeoutStartSec=45min
+# pip builds beside the serving app: it yields the CPU to it.
+Nice=10
+CPUWeight=20
+""",
+        RELEASE_TIMER: f"""\
+[Unit]
+Description=Check for a new release {RELEASE_CHECK_SECONDS}s after the last check ended
+
+[Timer]
+OnActiveSec={RELEASE_CHECK_SECONDS}s
+OnUnitInactiveSec={RELEASE_CHECK_SECONDS}s
+AccuracySec=1s
+RandomizedDelaySec=5s
+
+[Install]
+WantedBy=timers.target
+""",
+    }
     if config.health_gate_port:
         units[HEALTH_GATE_UNIT] = f"""\
 [Unit]

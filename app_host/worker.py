@@ -11,13 +11,17 @@ beside the other tooling and loaded through gunicorn's `pythonpath`.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Any, ClassVar
 
 from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
+
+from .config import WORKER_MARKERS_ENV
 
 __all__ = ["AppHostWorker"]
 
@@ -42,6 +46,17 @@ class AppHostWorker(UvicornWorker):
     # uvloop and httptools, named rather than "auto": auto falls back to asyncio and h11 in
     # silence, at about half the requests per second (both are in SERVER_REQUIREMENTS).
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {**UvicornWorker.CONFIG_KWARGS, "loop": "uvloop", "http": "httptools"}
+
+    def run(self) -> None:
+        # gunicorn calls run() once the app is imported: tell the release tooling, which
+        # switches to a new slot only when all its workers are this far.
+        markers = os.environ.get(WORKER_MARKERS_ENV)
+        if markers:
+            try:
+                (Path(markers) / str(os.getpid())).touch()
+            except OSError as error:
+                self.log.warning("could not leave the ready marker in %s: %s", markers, error)
+        super().run()
 
     # Mirrors UvicornWorker._serve of uvicorn-worker 0.4 (pinned in SERVER_REQUIREMENTS),
     # with the server class swapped.

@@ -34,7 +34,13 @@ from tests.boot.harness import (  # noqa: E402
     build_base_rootfs,
     wait_for,
 )
-from tests.boot.host_parts import APP_PROJECT, BUILD_REQUIREMENTS, publish_for_hosts, sample_app_spec  # noqa: E402
+from tests.boot.host_parts import (  # noqa: E402
+    APP_PROJECT,
+    BUILD_REQUIREMENTS,
+    publish_for_hosts,
+    publish_release,
+    sample_app_spec,
+)
 from tests.boot.probes import PinnedHttps  # noqa: E402
 
 DOMAIN = "api.example.test"
@@ -102,6 +108,7 @@ def main() -> None:
                         database_url=postgres.create_database(database, database, secrets.token_urlsafe(12)),
                         refresh_package_index=refresh,
                     )
+                    publish_release(s3, spec)
                     work = root / f"guest-{number}-{run}"
                     work.mkdir()
                     seconds.append(_first_https_200(rootfs, work, render_user_data(spec).cloud_config, client))

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Paths the tooling owns, named once there (app_host is what runs on the hosts).
-from fastapi_deploy.app_host.config import TOOL
+from fastapi_deploy.app_host.config import TOOL, WORKER_MARKERS_ENV
+from fastapi_deploy.app_host.release import active_link, slot_dir, slot_socket
 from fastapi_deploy.app_host.units import ACME_RESPONDER_SOCKET
 
 __all__ = [
@@ -16,10 +17,10 @@ __all__ = [
     "ARTIFACTS_DIR",
     "FETCH_TOOLING",
     "HOST_CONF",
-    "REQUIREMENTS",
     "STORE_CONF",
     "TOOLING_DIR",
     "WORKER_CLASS",
+    "WORKER_MARKERS_ENV",
     "HostLayout",
 ]
 
@@ -28,7 +29,6 @@ TOOLING_DIR = "/etc/app-host"
 HOST_CONF = f"{TOOLING_DIR}/host.conf"
 # Root only: the store's keys.
 STORE_CONF = f"{TOOLING_DIR}/store.conf"
-REQUIREMENTS = f"{TOOLING_DIR}/requirements.txt"
 ACME_CA_BUNDLE = f"{TOOLING_DIR}/acme-ca.pem"
 # The zipapp itself: executable, and importable (gunicorn loads the worker class from it).
 APP_HOST_TOOL = TOOL
@@ -48,9 +48,19 @@ class HostLayout:
     def service_user(self) -> str:
         return self.app_name
 
+    # The app runs in two slots (blue, green), each a systemd template instance with its
+    # own virtualenv and socket; %i in a template is the slot (app_host.release).
     @property
-    def venv_dir(self) -> str:
-        return f"/opt/{self.app_name}/venv"
+    def slot_venv(self) -> str:
+        return f"{slot_dir(self.app_name, '%i')}/venv"
+
+    @property
+    def slot_release_env(self) -> str:
+        return f"{slot_dir(self.app_name, '%i')}/release.env"
+
+    @property
+    def slot_socket(self) -> str:
+        return slot_socket(self.app_name, "%i")
 
     @property
     def config_dir(self) -> str:
@@ -66,7 +76,8 @@ class HostLayout:
 
     @property
     def app_socket(self) -> str:
-        return f"/run/{self.app_name}/gunicorn.sock"
+        """What Nginx connects to: a symlink to the serving slot's socket."""
+        return str(active_link(self.app_name))
 
     @property
     def certificate_dir(self) -> str:
@@ -78,15 +89,20 @@ class HostLayout:
 
     @property
     def app_unit(self) -> str:
-        return f"{self.app_name}.service"
+        """The app server's template unit (an instance per slot)."""
+        return f"{self.app_name}@.service"
 
     @property
     def socket_unit(self) -> str:
-        return f"{self.app_name}.socket"
+        return f"{self.app_name}@.socket"
 
     @property
     def migrate_unit(self) -> str:
-        return f"{self.app_name}-migrate.service"
+        return f"{self.app_name}-migrate@.service"
+
+    def instance(self, template: str, slot: str = "%i") -> str:
+        """`template`'s unit for one slot ('%i': the same slot as the unit naming it)."""
+        return template.replace("@.", f"@{slot}.")
 
     @property
     def live_certificate_dir(self) -> str:

@@ -9,7 +9,12 @@ __all__ = ["IDEMPOTENT_METHODS", "RESENDS", "render_site"]
 
 # Nginx must drop idle upstream connections before gunicorn does, or a request can be sent on
 # a connection gunicorn is closing. gunicorn's keepalive is set above this (see gunicorn.py).
-UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS = 30
+UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS = 15
+# Nginx also retires a busy upstream connection after this long (after its current request).
+# Both bounds are Nginx closing, never gunicorn: after a release switches slots, every
+# connection to the old slot is gone within them, and the old app stops with none open
+# (app_host.release.drain).
+UPSTREAM_KEEPALIVE_TIME_SECONDS = 15
 
 # Methods HTTP defines as idempotent (RFC 9110, 9.2.2), the same set Nginx's own
 # proxy_next_upstream resends. POST and PATCH are never resent: the app may have acted on
@@ -80,10 +85,13 @@ limit_req_zone $binary_remote_addr zone={upstream}_acme:1m rate=5r/s;
 upstream {upstream} {{
     # One server: when a kept-alive connection turns out closed (an old worker going away
     # on reload), Nginx resends an idempotent request on another connection, as often as
-    # needed; with several entries it would stop after trying each once.
+    # needed; with several entries it would stop after trying each once. The path is a
+    # symlink to the serving slot's socket, followed at each new connection: a release
+    # switches it without reloading Nginx.
     server unix:{layout.app_socket};
     keepalive 16;
     keepalive_timeout {UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS}s;
+    keepalive_time {UPSTREAM_KEEPALIVE_TIME_SECONDS}s;
 }}
 {challenge_zone}
 # The certificate pair, through variables (see ssl_certificate below).

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from fastapi_deploy.app_host.release import ReleaseRecord
 from fastapi_deploy.artifacts import tooling_ref
 from fastapi_deploy.cloud_init import layout as paths
 from fastapi_deploy.cloud_init.layout import HostLayout
@@ -32,7 +33,14 @@ from fastapi_deploy.stack_model.host_spec import (
     S3StoreSpec,
 )
 
-__all__ = ["USER_DATA_LIMIT_BYTES", "HostFile", "RenderedUserData", "UserDataTooLarge", "render_user_data"]
+__all__ = [
+    "USER_DATA_LIMIT_BYTES",
+    "HostFile",
+    "RenderedUserData",
+    "UserDataTooLarge",
+    "release_record",
+    "render_user_data",
+]
 
 # Volcengine ECS (and AWS EC2) accept at most 16 KB of user data before Base64.
 USER_DATA_LIMIT_BYTES = 16 * 1024
@@ -117,7 +125,7 @@ def _env_file(spec: AppHostSpec) -> str:
     return "# Managed by the app-host user data.\n" + "\n".join(lines) + "\n"
 
 
-def _requirements(spec: AppHostSpec) -> str:
+def _release_requirements(spec: AppHostSpec) -> str:
     index = spec.app.package_index_url
     lines = [f"--index-url {index}"]
     if urlsplit(index).scheme == "http":
@@ -131,14 +139,26 @@ def _requirements(spec: AppHostSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+def release_record(spec: AppHostSpec) -> ReleaseRecord:
+    """What the hosts install for this spec's app version: written by the stack into the
+    store, outside the user data, so a new version changes no host (app_host.release)."""
+    package = spec.app.package
+    return ReleaseRecord(
+        label=spec.app.release_label,
+        requirements=_release_requirements(spec),
+        artifact_key=package.key if package else "",
+        artifact_sha256=package.sha256 if package else "",
+        batch_size=spec.release_batch_size,
+        ready_timeout_seconds=spec.release_ready_timeout_seconds,
+    )
+
+
 def _host_conf(spec: AppHostSpec, layout: HostLayout) -> str:
     certificates = spec.certificates
     acme = certificates if isinstance(certificates, AcmeCertificates) else None
     tooling = tooling_ref()
-    package = spec.app.package
     settings = {
         "APP_NAME": spec.app_name,
-        "VENV_DIR": layout.venv_dir,
         "DOMAINS": " ".join(spec.domains),
         "CERTIFICATE_KIND": certificates.kind,
         "CERTIFICATE_DIR": layout.certificate_dir,
@@ -151,8 +171,8 @@ def _host_conf(spec: AppHostSpec, layout: HostLayout) -> str:
         "CERTIFICATE_SYNC_SECONDS": str(acme.sync_interval_seconds if acme else 0),
         "TOOLING_KEY": tooling.key,
         "TOOLING_SHA256": tooling.sha256,
-        "APP_ARTIFACT_KEY": package.key if package else "",
-        "APP_ARTIFACT_SHA256": package.sha256 if package else "",
+        "READINESS_PATH": spec.app.readiness_path,
+        "MIGRATION": "yes" if spec.app.migration_command is not None else "",
         "HEALTH_GATE_PORT": str(spec.health_gate_port or ""),
         "BACKUP_PREFIX": f"{spec.backup_prefix}{spec.app_name}/" if spec.backup_schedule else "",
         "BACKUP_SCHEDULE": spec.backup_schedule or "",
@@ -188,7 +208,6 @@ def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
         HostFile(paths.HOST_CONF, _host_conf(spec, layout)),
         HostFile(paths.STORE_CONF, _store_conf(spec), mode="0600", secret=True),
         HostFile(paths.FETCH_TOOLING, _tool("fetch_tooling.py"), mode="0755"),
-        HostFile(paths.REQUIREMENTS, _requirements(spec)),
         HostFile("/etc/systemd/journald.conf.d/10-app-host.conf", render_journald_conf(spec)),
         HostFile(layout.gunicorn_conf, render_gunicorn_conf(spec, layout)),
         HostFile(f"/etc/systemd/system/{layout.socket_unit}", render_app_socket(layout)),

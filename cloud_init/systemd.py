@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi_deploy.app_host.locks import lock_key
 from fastapi_deploy.app_host.units import SANDBOX
-from fastapi_deploy.cloud_init.layout import APP_HOST_TOOL, WORKER_CLASS, HostLayout
+from fastapi_deploy.cloud_init.layout import APP_HOST_TOOL, WORKER_CLASS, WORKER_MARKERS_ENV, HostLayout
 from fastapi_deploy.cloud_init.nginx import UPSTREAM_KEEPALIVE_TIMEOUT_SECONDS
 from fastapi_deploy.stack_model.host_spec import AppHostSpec
 
@@ -30,13 +30,13 @@ def migration_lock_key(spec: AppHostSpec) -> int:
 
 def render_app_socket(layout: HostLayout) -> str:
     # systemd owns the listening socket: it survives app restarts (connections queue instead
-    # of failing) and only Nginx's user may connect to it.
+    # of failing) and only Nginx's user may connect to it. One per slot (%i).
     return f"""\
 [Unit]
-Description=Socket of the {layout.app_name} app server
+Description=Socket of the {layout.app_name} app server, %i slot
 
 [Socket]
-ListenStream={layout.app_socket}
+ListenStream={layout.slot_socket}
 SocketUser=www-data
 SocketGroup=www-data
 SocketMode=0600
@@ -60,12 +60,14 @@ def render_app_service(spec: AppHostSpec, layout: HostLayout) -> str:
         # maintenance during a scale-out), the app still starts and answers /readyz 503, and
         # the migration unit keeps retrying; once it succeeds, readiness turns 200 with no
         # one touching the host. Requires would leave the app down until a reboot.
-        migration = f"Wants={layout.migrate_unit}\nAfter={layout.migrate_unit}\n"
+        migrate = layout.instance(layout.migrate_unit)
+        migration = f"Wants={migrate}\nAfter={migrate}\n"
+    socket_unit = layout.instance(layout.socket_unit)
     return f"""\
 [Unit]
-Description={layout.app_name} app server (gunicorn with uvicorn workers)
-Requires={layout.socket_unit}
-After={layout.socket_unit} network-online.target
+Description={layout.app_name} app server (gunicorn with uvicorn workers), %i slot
+Requires={socket_unit}
+After={socket_unit} network-online.target
 Wants=network-online.target
 {migration}
 [Service]
@@ -73,9 +75,15 @@ Type=notify
 NotifyAccess=main
 User={layout.service_user}
 Group={layout.service_user}
+# The slot's release name first, the app's own settings second (they win).
+EnvironmentFile={layout.slot_release_env}
 EnvironmentFile={layout.env_file}
+# Each worker leaves a file here once it has imported the app (the release tooling waits
+# for all of them before switching to this slot).
+RuntimeDirectory={layout.app_name}-%i
+Environment={WORKER_MARKERS_ENV}=%t/{layout.app_name}-%i
 WorkingDirectory=/
-ExecStart={layout.venv_dir}/bin/gunicorn --config {layout.gunicorn_conf} {spec.app.asgi_path}
+ExecStart={layout.slot_venv}/bin/gunicorn --config {layout.gunicorn_conf} --bind unix:{layout.slot_socket} {spec.app.asgi_path}
 ExecReload=/bin/kill -s HUP $MAINPID
 KillMode=mixed
 TimeoutStopSec=40
@@ -91,14 +99,14 @@ def render_migrate_service(spec: AppHostSpec, layout: HostLayout) -> str:
     command = spec.app.migration_command
     if command is None:
         raise ValueError("render_migrate_service needs app.migration_command")
-    program = command[0] if command[0].startswith("/") else f"{layout.venv_dir}/bin/{command[0]}"
+    program = command[0] if command[0].startswith("/") else f"{layout.slot_venv}/bin/{command[0]}"
     argv = " ".join((program, *command[1:]))
     return f"""\
 [Unit]
-Description={layout.app_name} database migrations, once per fleet under an advisory lock
+Description={layout.app_name} database migrations from the %i slot, once per fleet under an advisory lock
 After=network-online.target
 Wants=network-online.target
-Before={layout.app_unit}
+Before={layout.instance(layout.app_unit)}
 # Retried for as long as it takes (see the app unit's Wants=).
 StartLimitIntervalSec=0
 
@@ -121,9 +129,8 @@ def render_gunicorn_conf(spec: AppHostSpec, layout: HostLayout) -> str:
 # Managed by the app-host user data. Worker count from the capacity model:
 # min((2 x {spec.capacity.vcpus} vCPUs) + 1, ({spec.capacity.memory_mib} MiB - \
 {spec.capacity.reserved_memory_mib} MiB reserve) // {spec.capacity.worker_memory_mib} MiB per worker).
-# systemd passes the listening socket ({layout.socket_unit}); bind names the same path for
-# runs outside systemd (such as --check-config).
-bind = ["unix:{layout.app_socket}"]
+# systemd passes the listening socket of the slot ({layout.socket_unit}); the unit's --bind
+# names the same path for runs outside systemd.
 workers = {spec.worker_count}
 # uvicorn's worker, stopping its accept loop at once on reload (app_host/worker.py), loaded
 # from the host tooling's zipapp.

@@ -19,6 +19,7 @@ from fastapi_deploy.components.nat_gateway import NatGateway, NatGatewayArgs
 from fastapi_deploy.components.network import Network, NetworkArgs
 from fastapi_deploy.components.object_storage import ObjectStorage, ObjectStorageArgs
 from fastapi_deploy.components.postgres import Postgres, PostgresArgs
+from fastapi_deploy.components.release_watch import ReleaseWatch, ReleaseWatchArgs
 from fastapi_deploy.components.security_group import SecurityGroup, SecurityGroupArgs
 from fastapi_deploy.components.vm import Vm, VmArgs
 
@@ -49,6 +50,8 @@ __all__ = [
     "ObjectStorageArgs",
     "Postgres",
     "PostgresArgs",
+    "ReleaseWatch",
+    "ReleaseWatchArgs",
     "SecurityGroup",
     "SecurityGroupArgs",
     "ServerGroupAttachment",

@@ -15,7 +15,9 @@ import pulumi
 import pulumi_docker as docker
 from pydantic import Field, field_validator, model_validator
 
+from fastapi_deploy.app_host.release import record_key
 from fastapi_deploy.artifacts import LocalArtifact, tooling_artifact
+from fastapi_deploy.cloud_init.render import release_record
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
 from fastapi_deploy.components._user_data import HostSpecInput, rendered_cloud_config
 from fastapi_deploy.stack_model.host_spec import AppHostSpec, LocalStoreSpec
@@ -128,9 +130,8 @@ class DockerAppHost(pulumi.ComponentResource):
             ),
             opts=child(self),
         )
-        self.user_data_cloud_config = rendered_cloud_config(
-            pulumi.Output.from_input(args.host_spec).apply(_with_local_store)
-        )
+        spec = pulumi.Output.from_input(args.host_spec).apply(_with_local_store)
+        self.user_data_cloud_config = rendered_cloud_config(spec)
         meta_data = self.user_data_cloud_config.apply(lambda text: nocloud_meta_data(name, text))
         # The store inside the container: what a cloud host fetches from the bucket.
         store_files = [
@@ -141,6 +142,16 @@ class DockerAppHost(pulumi.ComponentResource):
             )
             for artifact in (tooling_artifact(), *args.artifacts)
         ]
+        # The app version the host runs (app_host.release). On Docker an upload is part of the
+        # container, so a new version replaces the dev container; cloud hosts stay.
+        store_files.append(
+            docker.ContainerUploadArgs(
+                file=spec.apply(lambda value: f"{LocalStoreSpec().path}/{record_key(value.app_name)}"),
+                content=spec.apply(lambda value: release_record(value).to_json()),
+                # It may name a private index with its credentials.
+                permissions=SEED_PERMISSIONS,
+            )
+        )
         container = docker.Container(
             f"{name}-container",
             name=name,

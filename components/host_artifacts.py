@@ -2,7 +2,10 @@
 
 The host tooling (always) and the app's package (when the app ships as a file) go to their
 content-addressed keys (`artifacts/<sha256>/<name>`), where hosts fetch them and check the
-digest the user data names. One HostArtifacts per bucket: the objects belong to it.
+digest the user data or the release record names. The release record (the app version the
+hosts run, app_host.release) is one more object, rewritten in place when the version changes:
+the hosts follow it without being replaced. One HostArtifacts per bucket: the objects belong
+to it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import Field
 
+from fastapi_deploy.app_host.release import record_key
 from fastapi_deploy.artifacts import LocalArtifact, tooling_artifact
+from fastapi_deploy.cloud_init.render import release_record
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
+from fastapi_deploy.components._user_data import HostSpecInput
 
 __all__ = ["HostArtifacts", "HostArtifactsArgs"]
 
@@ -25,6 +31,12 @@ class HostArtifactsArgs(ComponentArgs):
         default=(),
         description="Files to ship besides the host tooling, such as the app's package "
         "(fastapi_deploy.artifacts.project_artifact or file_artifact). Default (): the tooling only.",
+    )
+    host_spec: HostSpecInput | None = Field(
+        default=None,
+        description="The spec (or an Output of one) the hosts boot from: its app version is "
+        "written as the release record the hosts follow (app_host.release). Default None: no "
+        "record, and hosts booted from such a spec wait for one.",
     )
 
 
@@ -54,6 +66,23 @@ class HostArtifacts(pulumi.ComponentResource):
                 # TOS checks the body against this digest.
                 content_md5=hashlib.md5(artifact.path.read_bytes()).hexdigest(),
                 content_type="application/octet-stream",
+                encryption="AES256",
+                public_acl="private",
+                opts=child(self),
+            )
+        if args.host_spec is not None:
+            spec = pulumi.Output.from_input(args.host_spec)
+            # Updated in place when the version changes: the provider rewrites an object whose
+            # content changed and replaces it only for a new key (terraform-provider-volcengine,
+            # volcengine/tos/object: object_name ForceNew, content updated by ModifyResource).
+            # JSON, so the provider reads the content back and sees drift.
+            volcengine.tos.BucketObject(
+                f"{name}-release",
+                bucket_name=args.bucket_name,
+                object_name=spec.apply(lambda value: record_key(value.app_name)),
+                # Secret: the spec is, and the record may name a private index with its password.
+                content=pulumi.Output.secret(spec.apply(lambda value: release_record(value).to_json())),
+                content_type="application/json",
                 encryption="AES256",
                 public_acl="private",
                 opts=child(self),

@@ -12,6 +12,7 @@ import pulumi_random as random
 import pulumi_volcengine as volcengine
 from pydantic import Field, field_validator
 
+from fastapi_deploy.app_host.release import RELEASES_PREFIX, REPORTS_PREFIX
 from fastapi_deploy.components._base import ComponentArgs, child, project_token
 from fastapi_deploy.stack_model.host_spec import ARTIFACTS_PREFIX, TLS_PREFIX
 
@@ -30,7 +31,7 @@ APP_ACTIONS = (
     "tos:AbortMultipartUpload",
     "tos:ListMultipartUploadParts",
 )
-HOST_PREFIXES = (ARTIFACTS_PREFIX, TLS_PREFIX)
+HOST_PREFIXES = (ARTIFACTS_PREFIX, TLS_PREFIX, RELEASES_PREFIX, REPORTS_PREFIX)
 
 
 def _document(statements: list[dict[str, object]]) -> str:
@@ -55,8 +56,9 @@ def app_bucket_policy(bucket_name: str, backups_prefix: str) -> str:
 
 
 def hosts_bucket_policy(bucket_name: str, backups_prefix: str) -> str:
-    """IAM policy of the hosts' key: read the artifacts the stack uploads; read and write the
-    fleet's shared certificate (and its ACME challenges) and the database dumps (multipart
+    """IAM policy of the hosts' key: read the artifacts and the release record the stack
+    uploads (never write them: a host must not choose what the fleet installs); write their
+    release reports; read and write the fleet's shared certificate (and its ACME challenges) and the database dumps (multipart
     for large ones; `app-host restore` reads them back); list key names.
 
     Listing is there for one reason: S3 answers a GET of a missing key with 403 AccessDenied
@@ -67,7 +69,16 @@ def hosts_bucket_policy(bucket_name: str, backups_prefix: str) -> str:
     return _document(
         [
             {"Effect": "Allow", "Action": ["tos:ListBucket"], "Resource": [bucket]},
-            {"Effect": "Allow", "Action": ["tos:GetObject"], "Resource": [f"{bucket}/{ARTIFACTS_PREFIX}*"]},
+            {
+                "Effect": "Allow",
+                "Action": ["tos:GetObject"],
+                "Resource": [f"{bucket}/{ARTIFACTS_PREFIX}*", f"{bucket}/{RELEASES_PREFIX}*"],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["tos:GetObject", "tos:PutObject"],
+                "Resource": [f"{bucket}/{REPORTS_PREFIX}*"],
+            },
             {
                 "Effect": "Allow",
                 "Action": ["tos:GetObject", "tos:PutObject", "tos:DeleteObject"],
@@ -158,6 +169,7 @@ class ObjectStorage(pulumi.ComponentResource):
 
     bucket_name: pulumi.Output[str]
     bucket_s3_endpoint: str
+    bucket_s3_public_endpoint: str
     bucket_region: str
     app_access_key_id: pulumi.Output[str]
     app_secret_access_key: pulumi.Output[str]
@@ -228,6 +240,8 @@ class ObjectStorage(pulumi.ComponentResource):
         self.bucket_region = args.region
         # The internal (VPC) endpoint: the hosts reach it without a public address.
         self.bucket_s3_endpoint = f"https://tos-s3-{args.region}.ivolces.com"
+        # The public one, for what runs outside the VPC (the deploy step's release watch).
+        self.bucket_s3_public_endpoint = f"https://tos-s3-{args.region}.volces.com"
         if args.app_access_key:
             self.app_access_key_id, self.app_secret_access_key = self._scoped_key(
                 name, "app", prefix, suffix, bucket.bucket_name,

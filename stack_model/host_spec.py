@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -404,6 +405,22 @@ class AppSpec(BaseModel):
             )
         return value
 
+    @property
+    def release_label(self) -> str:
+        """The app's version as people and error reports name it: 'name@version' of the
+        pinned requirement or the wheel; for a source archive (built from a directory, with
+        no version of its own) its name and digest, which change with every change to it."""
+        if self.requirement:
+            pinned = Requirement(self.requirement)
+            versions = [item.version for item in pinned.specifier]
+            return f"{canonicalize_name(pinned.name)}@{versions[0] if versions else 'unpinned'}"
+        if self.package is None:
+            return "unknown"
+        if self.package.name.endswith(".whl"):
+            name, version = self.package.name.split("-")[:2]
+            return f"{canonicalize_name(name)}@{version}"
+        return f"{self.package.name}@{self.package.sha256[:12]}"
+
     @model_validator(mode="after")
     def _one_source_and_no_overlap(self) -> AppSpec:
         if (self.package is None) == (self.requirement is None):
@@ -559,6 +576,19 @@ class AppHostSpec(BaseModel):
         ge=10,
         description="How long a host waits for the database and the migration lock before "
         "the migration step fails. Default 600.",
+    )
+    release_batch_size: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Hosts of the fleet that switch to a new release at once. Default 1.",
+    )
+    release_ready_timeout_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=3600,
+        description="How long a host gives a new release (install, migration, readiness) before "
+        "it abandons it for the fleet and keeps the old one serving. Default 300.",
     )
     refresh_package_index: bool = Field(
         default=True,

@@ -24,8 +24,6 @@ from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -469,6 +467,31 @@ class StackConfig(BaseModel):
         "'off'. Kept backupsExpireDays. Default daily (cloud stacks; the dev stack takes none).",
         fix="use a systemd calendar expression such as 'daily' or '*-*-* 03:00:00', or 'off'",
     )
+    release_batch_size: int = _setting(
+        1,
+        "Hosts of the fleet that switch to a new app version at once (the others keep serving "
+        "the old one meanwhile). Default 1.",
+        fix="set a whole number from 1 to 100",
+        ge=1,
+        le=100,
+    )
+    release_ready_timeout_seconds: int = _setting(
+        300,
+        "How long a host gives a new app version (install, migrations, readiness) before it "
+        "abandons it for the whole fleet and keeps the old version serving. Default 300.",
+        fix="set a number of seconds from 10 to 3600",
+        ge=10,
+        le=3600,
+    )
+    release_watch_minutes: int = _setting(
+        20,
+        "After a new app version, `pulumi up` waits this long for every host to serve it and "
+        "fails naming the hosts that do not (it reads their reports from the bucket's public "
+        "endpoint). Default 20; 0: do not wait.",
+        fix="set a number of minutes from 0 to 120",
+        ge=0,
+        le=120,
+    )
     backups_expire_days: int = _setting(
         30,
         "Days after which objects under backupsPrefix are deleted. Default 30.",
@@ -885,7 +908,7 @@ class StackConfig(BaseModel):
                     "set error reporting in one place: sentryDsn, or the variables yourself",
                 )
             secret_env["SENTRY_DSN"] = self.sentry_dsn
-            env["SENTRY_RELEASE"] = _release_name(self.app_requirement, package)
+            # SENTRY_RELEASE comes with each release (app_host.release), not the user data.
             env["SENTRY_ENVIRONMENT"] = environment or "default"
         return _build(
             AppSpec,
@@ -976,6 +999,8 @@ class StackConfig(BaseModel):
             health_gate_port=HEALTH_GATE_PORT if self.platform == "volcengine" and self.fleet_enabled else None,
             backup_schedule=self.backup_schedule if self.platform == "volcengine" and self.backup_schedule != "off" else None,
             backup_prefix=self.backups_prefix,
+            release_batch_size=self.release_batch_size,
+            release_ready_timeout_seconds=self.release_ready_timeout_seconds,
         )
 
     def _validated_host_spec(self) -> AppHostSpec:
@@ -1007,27 +1032,13 @@ _HOST_KEYS = {
     "public_https_port": "devHttpsPort",
     "backup_schedule": "backupSchedule",
     "backup_prefix": "backupsPrefix",
+    "release_batch_size": "releaseBatchSize",
+    "release_ready_timeout_seconds": "releaseReadyTimeoutSeconds",
     "database_url": "databaseUser",
     "": "appName",
 }
 
 _Model = typing.TypeVar("_Model", bound=BaseModel)
-
-
-def _release_name(requirement: str, package: ArtifactRef | None) -> str:
-    """The app's version as its error reports name it: 'name@version' of the pinned
-    requirement or the wheel; for a source archive (built from a directory, with no version
-    of its own) its name and digest, which change with every change to the code."""
-    if requirement:
-        pinned = Requirement(requirement)
-        versions = [item.version for item in pinned.specifier]
-        return f"{canonicalize_name(pinned.name)}@{versions[0] if versions else 'unpinned'}"
-    if package is None:
-        return "unknown"
-    if package.name.endswith(".whl"):
-        name, version = package.name.split("-")[:2]
-        return f"{canonicalize_name(name)}@{version}"
-    return f"{package.name}@{package.sha256[:12]}"
 
 
 def _build(model: type[_Model], keys: Mapping[str, str], **values: Any) -> _Model:

@@ -74,9 +74,6 @@ database = Postgres(
     in_region,
 )
 storage = ObjectStorage("demo-files", ObjectStorageArgs(region=REGION, app_access_key=False), in_region)
-artifacts = HostArtifacts(
-    "demo-artifacts", HostArtifactsArgs(bucket_name=storage.bucket_name, artifacts=(APP_PACKAGE,)), in_region
-)
 balancer = LoadBalancer(
     "demo-lb",
     LoadBalancerArgs(vpc_id=network.vpc_id, subnet_id=network.subnet_id_by_zone[ZONES[0]]),
@@ -122,15 +119,24 @@ egress = NatGateway(
     in_region,
 )
 
+spec = pulumi.Output.all(
+    database.database_url,
+    storage.bucket_name,
+    storage.hosts_access_key_id,
+    storage.hosts_secret_access_key,
+).apply(host_spec)
+# The files the hosts install, and the app version they run (the release record): a new
+# version rewrites the record, and the hosts switch to it in place.
+artifacts = HostArtifacts(
+    "demo-artifacts",
+    HostArtifactsArgs(bucket_name=storage.bucket_name, artifacts=(APP_PACKAGE,), host_spec=spec),
+    in_region,
+)
+
 fleet = AppFleet(
     "demo-fleet",
     AppFleetArgs(
-        host_spec=pulumi.Output.all(
-            database.database_url,
-            storage.bucket_name,
-            storage.hosts_access_key_id,
-            storage.hosts_secret_access_key,
-        ).apply(host_spec),
+        host_spec=spec,
         subnet_ids=tuple(network.subnet_id_by_zone.values()),
         security_group_ids=(hosts.security_group_id,),
         instance_type=INSTANCE_TYPE,

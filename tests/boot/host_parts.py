@@ -7,11 +7,19 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from fastapi_deploy.stack_model import AppSpec, S3StoreSpec
+from fastapi_deploy.stack_model import AppHostSpec, AppSpec, S3StoreSpec
 
-from .harness import S3Server
+from .harness import Guest, S3Server
 
-__all__ = ["APP_PROJECT", "BUILD_REQUIREMENTS", "HELLO_PROJECT", "publish_for_hosts", "sample_app_spec"]
+__all__ = [
+    "APP_PROJECT",
+    "BUILD_REQUIREMENTS",
+    "HELLO_PROJECT",
+    "publish_for_hosts",
+    "publish_release",
+    "sample_app_spec",
+    "serving_slot",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_PROJECT = REPO_ROOT / "app"
@@ -41,6 +49,27 @@ def publish_for_hosts(s3: S3Server, bucket: str, address: str, *, app_project: P
         secret_access_key=SecretStr(s3.secret_access_key),
         addressing_style="path",
     )
+
+
+def publish_release(s3: S3Server, spec: AppHostSpec) -> str:
+    """Do what the stack does for an app version: write its release record where the hosts
+    of `spec` read it (its app's file must be in the bucket already). Returns the release id."""
+    from fastapi_deploy.app_host.release import record_key
+    from fastapi_deploy.cloud_init.render import release_record
+
+    assert isinstance(spec.store, S3StoreSpec)
+    record = release_record(spec)
+    s3.put(spec.store.bucket, record_key(spec.app_name), record.to_json().encode())
+    return record.id
+
+
+def serving_slot(guest: Guest, app_name: str = "api") -> str:
+    """The slot (blue, green) Nginx sends the app's requests to on `guest`."""
+    from fastapi_deploy.app_host.release import SLOTS, active_link, slot_socket
+
+    target = guest.exec(["readlink", str(active_link(app_name))]).stdout.strip()
+    (slot,) = [slot for slot in SLOTS if slot_socket(app_name, slot) == target]
+    return slot
 
 
 def sample_app_spec(package_index_url: str) -> AppSpec:

@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography import x509
 
-__all__ = ["LoadResult", "PinnedHttps", "bounded_load", "served_certificate", "wrk", "wrk_failures"]
+__all__ = ["LoadResult", "PinnedHttps", "bounded_load", "served_certificate", "wrk", "wrk_failures", "wrk_p99_ms"]
 
 
 class _PinnedConnection(http.client.HTTPSConnection):
@@ -193,3 +193,13 @@ def wrk_failures(output: str) -> tuple[int, int]:
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     failed = (sum(int(value) for value in errors.groups()) if errors else 0) + (int(non_2xx.group(1)) if non_2xx else 0)
     return requests, failed
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def wrk_p99_ms(output: str) -> float:
+    """The 99th percentile latency of wrk's --latency report, in milliseconds."""
+    match = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.MULTILINE)
+    assert match, output
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]

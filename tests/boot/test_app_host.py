@@ -30,7 +30,13 @@ from tests.boot.harness import (
     hosts_entry,
     wait_for,
 )
-from tests.boot.host_parts import APP_PROJECT, publish_for_hosts, sample_app_spec
+from tests.boot.host_parts import (
+    APP_PROJECT,
+    publish_for_hosts,
+    publish_release,
+    sample_app_spec,
+    serving_slot,
+)
 from tests.boot.probes import PinnedHttps, bounded_load, http_get, served_certificate, wrk, wrk_failures
 from tests.host_specs import ADMIN_KEY
 
@@ -101,6 +107,7 @@ def host(
     )
     started = time.monotonic()
     orders_before = pebble.orders()
+    publish_release(s3, spec)
     guest = guest_factory_module("single", render_user_data(spec).cloud_config)
     https = PinnedHttps(DOMAIN, ADDRESS, pebble.issuing_roots_pem() + pebble.issuing_intermediates_pem())
     booted = BootedHost(guest, spec, https, postgres, database, started, orders_before=orders_before)
@@ -224,7 +231,8 @@ def _gunicorn_processes(guest: Guest) -> list[tuple[str, int, int]]:
 
 
 def _master_pid(guest: Guest) -> int:
-    return int(guest.exec(["systemctl", "show", "-p", "MainPID", "--value", "api.service"]).stdout.strip())
+    unit = f"api@{serving_slot(guest)}.service"
+    return int(guest.exec(["systemctl", "show", "-p", "MainPID", "--value", unit]).stdout.strip())
 
 
 def test_gunicorn_runs_as_the_service_user_with_the_computed_workers(host: BootedHost) -> None:
@@ -247,7 +255,7 @@ def test_nothing_but_nginx_and_ssh_listens_on_tcp(host: BootedHost) -> None:
     ports = {int(port) for line in listeners if "nginx" in line for port in re.findall(r":(\d+)\s", line)}
     assert ports == {80, 443}
     # The app socket belongs to Nginx's user only.
-    mode = host.guest.exec(["stat", "-c", "%A %U", "/run/api/gunicorn.sock"]).stdout.split()
+    mode = host.guest.exec(["stat", "-L", "-c", "%A %U", "/var/lib/app-host/active/api.sock"]).stdout.split()
     assert mode == ["srw-------", "www-data"]
 
 
@@ -259,15 +267,12 @@ def test_app_port_is_closed_from_outside(host: BootedHost) -> None:
 
 
 def test_units_pass_systemd_verify_on_the_host(host: BootedHost) -> None:
-    units = [
-        "/etc/systemd/system/api.service",
-        "/etc/systemd/system/api.socket",
-        "/etc/systemd/system/api-migrate.service",
-    ]
+    slot = serving_slot(host.guest)
+    units = [f"api@{slot}.service", f"api@{slot}.socket", f"api-migrate@{slot}.service"]
     result = host.guest.exec(["systemd-analyze", "verify", *units], check=False)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
-    exposure = host.guest.exec(["systemd-analyze", "security", "api.service"], check=False).stdout
-    score = re.search(r"Overall exposure level for api.service: ([0-9.]+)", exposure)
+    exposure = host.guest.exec(["systemd-analyze", "security", units[0]], check=False).stdout
+    score = re.search(r"Overall exposure level for \S+: ([0-9.]+)", exposure)
     assert score is not None
     TIMINGS["api.service exposure (online, in guest)"] = float(score.group(1))
 
@@ -283,9 +288,9 @@ def test_logs_go_to_the_journal(host: BootedHost) -> None:
     line = next(line for line in logged().splitlines() if marker in line)
     assert f'"GET {marker} HTTP/2.0" 200' in line or f'"GET {marker} HTTP/1.1" 200' in line, line
     assert re.search(r"upstream_time=\d+\.\d{3}", line), line
-    app_journal = host.guest.exec(["journalctl", "-u", "api.service", "--no-pager", "-o", "cat"]).stdout
+    app_journal = host.guest.exec(["journalctl", "-u", "api@*.service", "--no-pager", "-o", "cat"]).stdout
     assert marker not in app_journal
-    migrate = host.guest.exec(["journalctl", "-u", "api-migrate.service", "--no-pager", "-o", "cat"]).stdout
+    migrate = host.guest.exec(["journalctl", "-u", "api-migrate@*.service", "--no-pager", "-o", "cat"]).stdout
     assert "lock taken, running migrations" in migrate
     limits = host.guest.exec(["systemd-analyze", "cat-config", "systemd/journald.conf"]).stdout
     assert "SystemMaxUse=1024M" in limits
@@ -323,7 +328,7 @@ def test_reload_under_load_loses_no_requests(host: BootedHost) -> None:
     time.sleep(3)
     at_first_reload = result.total
     for _ in range(3):
-        host.guest.exec(["systemctl", "reload", "api.service"])
+        host.guest.exec(["systemctl", "reload", f"api@{serving_slot(host.guest)}.service"])
         time.sleep(6)
     after_reloads = result.total - at_first_reload
     stop.set()

@@ -1,7 +1,8 @@
 """Two app hosts boot at the same time against one database: the schema is migrated once.
 
 Each host lives in its own network namespace (both run Nginx on 80/443) and reaches the
-database and the package index at its outer address. Self-signed certificates: ACME on a
+database, the bucket and the package index at the shared services address: the release
+record, which names the index, is one for the fleet. Self-signed certificates: ACME on a
 fleet is a later piece of work.
 """
 
@@ -19,16 +20,18 @@ from fastapi_deploy.cloud_init import render_user_data
 from fastapi_deploy.cloud_init.systemd import migration_lock_key
 from fastapi_deploy.stack_model import AppHostSpec, Capacity, SelfSignedCertificates
 from tests.boot.harness import (
+    SERVICES_ADDRESS,
     GuestFactory,
     HostNetwork,
     HostNetworkFactory,
     PackageIndex,
     PostgresServer,
     S3Server,
+    SharedAddresses,
     iptables_rule,
     wait_for,
 )
-from tests.boot.host_parts import APP_PROJECT, publish_for_hosts, sample_app_spec
+from tests.boot.host_parts import APP_PROJECT, publish_for_hosts, publish_release, sample_app_spec
 from tests.boot.probes import PinnedHttps
 
 pytestmark = pytest.mark.boot
@@ -39,12 +42,12 @@ DOMAIN = "api.example.test"
 def _sample_host(
     network: HostNetwork, app_index: PackageIndex, s3: S3Server, bucket: str, database_url: str, **overrides: Any
 ) -> AppHostSpec:
-    """The sample app on a small self-signed host in `network`, its store in `bucket`."""
+    """The sample app on a small self-signed host, its store in `bucket`."""
     return AppHostSpec(
         domains=(DOMAIN,),
         certificates=SelfSignedCertificates(),
-        app=sample_app_spec(app_index.url_for(network.outer_address)),
-        store=publish_for_hosts(s3, bucket, network.outer_address, app_project=APP_PROJECT),
+        app=sample_app_spec(app_index.url_for(SERVICES_ADDRESS)),
+        store=publish_for_hosts(s3, bucket, SERVICES_ADDRESS, app_project=APP_PROJECT),
         capacity=Capacity(vcpus=1, memory_mib=1024),
         database_url=database_url,
         refresh_package_index=False,
@@ -58,6 +61,7 @@ def test_hosts_starting_together_migrate_the_schema_once(
     app_index: PackageIndex,
     postgres: PostgresServer,
     s3: S3Server,
+    shared_addresses: SharedAddresses,
 ) -> None:
     password = secrets.token_urlsafe(16)
     networks = [host_network_factory(), host_network_factory()]
@@ -68,10 +72,11 @@ def test_hosts_starting_together_migrate_the_schema_once(
             app_index,
             s3,
             "notes-fleet",
-            postgres.create_database("notes_fleet", "notes_fleet", password, host=network.outer_address)
+            postgres.create_database("notes_fleet", "notes_fleet", password, host=SERVICES_ADDRESS)
             if number == 1
-            else postgres.url("notes_fleet", password, "notes_fleet", network.outer_address),
+            else postgres.url("notes_fleet", password, "notes_fleet", SERVICES_ADDRESS),
         )
+        publish_release(s3, spec)
         guests.append(guest_factory(f"fleet{number}", render_user_data(spec).cloud_config, network=network, start=False))
     # Hold the hosts' migration lock until both are queued on it, so they really contend
     # (the sample migration takes milliseconds; unheld, the hosts would rarely overlap).
@@ -85,7 +90,7 @@ def test_hosts_starting_together_migrate_the_schema_once(
         def all_waiting() -> bool:
             return all(
                 "another host is migrating, waiting"
-                in guest.exec(["journalctl", "-u", "api-migrate.service", "--no-pager", "-o", "cat"], check=False).stdout
+                in guest.exec(["journalctl", "-u", "api-migrate@*.service", "--no-pager", "-o", "cat"], check=False).stdout
                 for guest in guests
             )
 
@@ -99,9 +104,9 @@ def test_hosts_starting_together_migrate_the_schema_once(
 
     upgrades = []
     for guest in guests:
-        journal = guest.exec(["journalctl", "-u", "api-migrate.service", "--no-pager", "-o", "cat"]).stdout
+        journal = guest.exec(["journalctl", "-u", "api-migrate@*.service", "--no-pager", "-o", "cat"]).stdout
         upgrades.append(journal.count("Running upgrade  -> 0001"))
-        result = guest.exec(["systemctl", "show", "-p", "Result", "--value", "api-migrate.service"]).stdout.strip()
+        result = guest.exec(["systemctl", "show", "-p", "Result", "--value", "api-migrate@blue.service"]).stdout.strip()
         assert result == "success"
     assert sum(upgrades) == 1, upgrades
     assert postgres.query("notes_fleet", "SELECT version_num FROM alembic_version") == [("0001",)]
@@ -124,6 +129,7 @@ def test_a_host_booting_while_the_database_is_away_serves_once_it_is_back(
     app_index: PackageIndex,
     postgres: PostgresServer,
     s3: S3Server,
+    shared_addresses: SharedAddresses,
 ) -> None:
     """RDS maintenance during a scale-out: the database is unreachable for longer than the
     migration's wait while a host boots. The host must not need a person: it answers
@@ -136,9 +142,10 @@ def test_a_host_booting_while_the_database_is_away_serves_once_it_is_back(
         app_index,
         s3,
         "notes-away",
-        postgres.create_database("notes_away", "notes_away", password, host=network.outer_address),
+        postgres.create_database("notes_away", "notes_away", password, host=SERVICES_ADDRESS),
         migration_wait_seconds=10,
     )
+    publish_release(s3, spec)
     guest = guest_factory("away", render_user_data(spec).cloud_config, network=network, start=False)
     client = PinnedHttps(DOMAIN, network.guest_address, ca_pem=None)
 
@@ -149,7 +156,7 @@ def test_a_host_booting_while_the_database_is_away_serves_once_it_is_back(
             return 0
 
     def migration_log() -> str:
-        return guest.exec(["journalctl", "-u", "api-migrate.service", "--no-pager", "-o", "cat"], check=False).stdout
+        return guest.exec(["journalctl", "-u", "api-migrate@*.service", "--no-pager", "-o", "cat"], check=False).stdout
 
     away = ("-s", network.guest_address, "-p", "tcp", "--dport", str(postgres.port), "-j", "REJECT", "--reject-with", "tcp-reset")
     with iptables_rule("INPUT", *away):

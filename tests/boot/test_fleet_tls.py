@@ -47,7 +47,13 @@ from tests.boot.harness import (
     iptables_rule,
     wait_for,
 )
-from tests.boot.host_parts import APP_PROJECT, publish_for_hosts, sample_app_spec
+from tests.boot.host_parts import (
+    APP_PROJECT,
+    publish_for_hosts,
+    publish_release,
+    sample_app_spec,
+    serving_slot,
+)
 from tests.boot.probes import PinnedHttps, bounded_load, served_certificate, wrk, wrk_failures
 
 pytestmark = pytest.mark.boot
@@ -141,6 +147,7 @@ def fleet(
         # The timer's own time is random within the day: the test starts the dumps itself.
         backup_schedule="daily",
     )
+    publish_release(s3, spec)
     user_data = with_public_dns(render_user_data(spec).cloud_config)
     balancer = TcpBalancer(tmp_path_factory.mktemp("balancer"))
     built = Fleet(spec, user_data, fleet_pebble, s3, balancer, roots)
@@ -365,14 +372,16 @@ def _kill_past_the_restart_limit(guest: Guest) -> None:
     """kill -9 the app's master each time systemd restarts it, until systemd gives up
     (StartLimitBurst: 5 starts in 10 s): the service stays failed and its socket fails
     with it ('service-start-limit-hit'), so nothing restarts the app."""
+    slot = serving_slot(guest)
+    socket_unit, service_unit = f"api@{slot}.socket", f"api@{slot}.service"
     deadline = time.monotonic() + 60
-    while _unit_property(guest, "api.socket", "Result") != "service-start-limit-hit":
-        assert time.monotonic() < deadline, _unit_property(guest, "api.service", "ActiveState")
-        master = _unit_property(guest, "api.service", "MainPID")
+    while _unit_property(guest, socket_unit, "Result") != "service-start-limit-hit":
+        assert time.monotonic() < deadline, _unit_property(guest, service_unit, "ActiveState")
+        master = _unit_property(guest, service_unit, "MainPID")
         if master not in ("", "0"):
             guest.exec(["kill", "-9", master], check=False)
         time.sleep(0.2)
-    assert _unit_property(guest, "api.service", "ActiveState") == "failed"
+    assert _unit_property(guest, service_unit, "ActiveState") == "failed"
 
 
 def test_a_host_whose_app_is_dead_leaves_the_balancer_and_returns_once_it_recovers(fleet: Fleet) -> None:
@@ -399,8 +408,9 @@ def test_a_host_whose_app_is_dead_leaves_the_balancer_and_returns_once_it_recove
     balanced = fleet.https(BALANCER_ADDRESS)
     assert [balanced.get("/healthz")[0] for _ in range(12)] == [200] * 12
 
-    guest.exec(["systemctl", "reset-failed", "api.service", "api.socket"])
-    guest.exec(["systemctl", "start", "api.socket", "api.service"])
+    slot = serving_slot(guest)
+    guest.exec(["systemctl", "reset-failed", f"api@{slot}.service", f"api@{slot}.socket"])
+    guest.exec(["systemctl", "start", f"api@{slot}.socket", f"api@{slot}.service"])
     restarted = time.monotonic()
     wait_for(lambda: state() == ("UP", "UP"), timeout=60, interval=0.2, what="the host back in the balancer")
     FIGURES["app restarted to back in the balancer (s)"] = time.monotonic() - restarted

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from fastapi_deploy.app_host.release import ReleaseRecord, record_key
 from tests.boot.harness import GuestFactory, PackageIndex, wait_for
 from tests.boot.host_parts import HELLO_PROJECT
 from tests.boot.probes import PinnedHttps
-from tests.mocks.harness import run_main, shell_settings, written_files
+from tests.mocks.harness import run_main, written_files
 
 pytestmark = pytest.mark.boot
 
@@ -52,13 +53,14 @@ def test_your_own_app_from_a_wheel_serves_over_https(
     container = run.named("dev-app-host-container")
     uploads = {upload["file"]: upload for upload in container.inputs["uploads"]}
     files = written_files(container)
-    assert shell_settings(files["/etc/app-host/host.conf"])["APP_ARTIFACT_KEY"].endswith(f"/{wheel.name}")
-    assert "/etc/systemd/system/api-migrate.service" not in files
+    record = ReleaseRecord.from_json(uploads[f"/var/lib/app-host/store/{record_key('api')}"]["content"].encode())
+    assert record.artifact_key.endswith(f"/{wheel.name}") and record.label == "hello-app@1.0.0"
+    assert "/etc/systemd/system/api-migrate@.service" not in files
 
     guest = guest_factory("ownapp", uploads["/var/lib/cloud/seed/nocloud/user-data"]["content"], start=False)
     for path, upload in uploads.items():
         if path.startswith("/var/lib/app-host/store/"):
-            guest.place_file(path, Path(upload["source"]).read_bytes())
+            guest.place_file(path, Path(upload["source"]).read_bytes() if "source" in upload else upload["content"].encode())
     guest.start()
 
     client = PinnedHttps("api.dev.test", "127.0.0.1", None)
@@ -75,5 +77,5 @@ def test_your_own_app_from_a_wheel_serves_over_https(
     assert guest.wait_for_cloud_init(120)["v1"]["errors"] == []
     assert guest.failed_units() == []
     # The wheel the host runs is the one that was built: pip installed it from the store's copy.
-    installed = guest.exec(["/opt/api/venv/bin/pip", "show", "hello-app"]).stdout
+    installed = guest.exec(["/opt/api/blue/venv/bin/pip", "show", "hello-app"]).stdout
     assert "Version: 1.0.0" in installed

@@ -26,8 +26,8 @@ def test_the_settings_the_renderer_writes_are_the_settings_the_tooling_reads(tmp
     host_conf.write_text(rendered.file("/etc/app-host/host.conf").content)
     config = HostConfig.load(host_conf)
     assert config.app_name == "api" and config.domains == ("api.example.test", "www.example.test")
-    assert config.certificate_dir == Path("/etc/ssl/api") and config.venv_dir == Path("/opt/api/venv")
-    assert config.app_artifact_key.startswith("artifacts/") and len(config.app_artifact_sha256) == 64
+    assert config.certificate_dir == Path("/etc/ssl/api")
+    assert (config.readiness_path, config.migration) == ("/readyz", True)
     store_conf = tmp_path / "store.conf"
     store_conf.write_text(rendered.file("/etc/app-host/store.conf").content)
     store = StoreConfig.load(store_conf)
@@ -38,7 +38,7 @@ def test_the_settings_the_renderer_writes_are_the_settings_the_tooling_reads(tmp
 def test_settings_errors_say_which_file_and_which_setting(tmp_path: Path) -> None:
     path = tmp_path / "host.conf"
     path.write_text("APP_NAME=api\n")
-    with pytest.raises(ConfigError, match=r"host.conf has no VENV_DIR"):
+    with pytest.raises(ConfigError, match=r"host.conf has no DOMAINS"):
         HostConfig.load(path)
     path.write_text("not an assignment\n")
     with pytest.raises(ConfigError, match=r"host.conf:1 is not NAME=value"):

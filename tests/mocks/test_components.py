@@ -394,6 +394,7 @@ def test_object_storage_bucket_is_private_encrypted_versioned_with_backup_expiry
                 "Action": ["tos:*"],
                 "Resource": [
                     "trn:tos:::files-k3q9x2ab/artifacts/*", "trn:tos:::files-k3q9x2ab/tls/*",
+                    "trn:tos:::files-k3q9x2ab/releases/*", "trn:tos:::files-k3q9x2ab/release-reports/*",
                     "trn:tos:::files-k3q9x2ab/backups/*",
                 ],
             },
@@ -404,7 +405,19 @@ def test_object_storage_bucket_is_private_encrypted_versioned_with_backup_expiry
     assert policies["files-hosts-policy"] == {
         "Statement": [
             {"Effect": "Allow", "Action": ["tos:ListBucket"], "Resource": ["trn:tos:::files-k3q9x2ab"]},
-            {"Effect": "Allow", "Action": ["tos:GetObject"], "Resource": ["trn:tos:::files-k3q9x2ab/artifacts/*"]},
+            # What the stack uploads: read, never written (a host must not choose what the
+            # fleet installs).
+            {
+                "Effect": "Allow",
+                "Action": ["tos:GetObject"],
+                "Resource": ["trn:tos:::files-k3q9x2ab/artifacts/*", "trn:tos:::files-k3q9x2ab/releases/*"],
+            },
+            # Each host's report of what it serves, and releases abandoned after a failure.
+            {
+                "Effect": "Allow",
+                "Action": ["tos:GetObject", "tos:PutObject"],
+                "Resource": ["trn:tos:::files-k3q9x2ab/release-reports/*"],
+            },
             {
                 "Effect": "Allow",
                 "Action": ["tos:GetObject", "tos:PutObject", "tos:DeleteObject"],

@@ -9,7 +9,7 @@ row fails too.
 
 from __future__ import annotations
 
-import re
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +47,11 @@ def env(name: str) -> Callable[[ProgramRun], str]:
     return lambda run: shell_settings(written_files(host(run))["/etc/api/env"]).get(name, "")
 
 
+def release(field: str) -> Callable[[ProgramRun], Any]:
+    """A field of the release record the stack writes into the bucket (app_host.release)."""
+    return lambda run: json.loads(run.named("app-artifacts-release").inputs["content"])[field]
+
+
 def inputs(typ: str, *path: str, name: str | None = None) -> Callable[[ProgramRun], Any]:
     def observe(run: ProgramRun) -> Any:
         registration = run.named(name) if name else run.one(typ)
@@ -63,7 +68,7 @@ def rule_threshold(label: str) -> Callable[[ProgramRun], str]:
 
 
 def gate_env(name: str) -> Callable[[ProgramRun], str]:
-    return lambda run: run.one("command:local:Command").inputs["environment"][name]
+    return lambda run: run.named("app-healthz-probe").inputs["environment"][name]
 
 
 def workers(run: ProgramRun) -> str:
@@ -135,23 +140,26 @@ ROWS = [
     Row("backupsPrefix", {"backupsPrefix": "dumps/"}, lambda run: (run.one("volcengine:tos/bucketLifecycle:BucketLifecycle").inputs["rules"][0]["prefix"], conf("BACKUP_PREFIX")(run)), ("dumps/", "dumps/api/")),
     Row("backupSchedule", {"backupSchedule": "*-*-* 03:00:00"}, lambda run: (conf("BACKUP_SCHEDULE")(run), "postgresql-client" in cloud_config_of(host(run))["packages"]), ("*-*-* 03:00:00", True)),
     Row("backupsExpireDays", {"backupsExpireDays": 60}, lambda run: run.one("volcengine:tos/bucketLifecycle:BucketLifecycle").inputs["rules"][0]["expiration"]["days"], 60),
-    Row("healthzGate", {"healthzGate": True}, lambda run: len(run.of_type("command:local:Command")), 1),
+    Row("healthzGate", {"healthzGate": True}, lambda run: len(run.of_type("command:local:Command")), 2),
+    Row("releaseWatchMinutes", {"releaseWatchMinutes": 0}, lambda run: [item.name for item in run.of_type("command:local:Command")], []),
     Row("healthzGateAttempts", {"healthzGateAttempts": 7}, gate_env("HEALTHZ_ATTEMPTS"), "7", context=(("healthzGate", True),)),
     Row("healthzGateIntervalSeconds", {"healthzGateIntervalSeconds": 3}, gate_env("HEALTHZ_INTERVAL"), "3", context=(("healthzGate", True),)),
     Row("appName", {"appName": "notes"}, conf("APP_NAME"), "notes"),
-    Row("appPackage", {"appPackage": "tests/fixtures/hello-app", "appAsgiPath": "hello_app:app", "appMigrationCommand": "none", "appReadinessPath": "/"}, lambda run: conf("APP_ARTIFACT_KEY")(run).rsplit("/", 1)[-1], "hello-app-src.tar.gz"),
-    Row("appRequirement", {"appPackage": "", "appRequirement": "notes-api==0.2.0", "appPackageIndexUrl": "https://pypi.notes-demo.cn/simple/", **OWN_APP}, lambda run: file("/etc/app-host/requirements.txt")(run).splitlines()[-1], "notes-api==0.2.0"),
-    Row("appPackageIndexUrl", {"appPackageIndexUrl": "https://pypi.notes-demo.cn/simple/"}, lambda run: file("/etc/app-host/requirements.txt")(run).splitlines()[0], "--index-url https://pypi.notes-demo.cn/simple/"),
-    Row("appAsgiPath", {"appAsgiPath": "notes_api.main:create_app"}, lambda run: file("/etc/systemd/system/api.service")(run).split("ExecStart=")[1].splitlines()[0].split()[-1], "notes_api.main:create_app"),
-    Row("appMigrationCommand", {"appMigrationCommand": "none"}, lambda run: "/etc/systemd/system/api-migrate.service" in written_files(host(run)), False),
+    Row("appPackage", {"appPackage": "tests/fixtures/hello-app", "appAsgiPath": "hello_app:app", "appMigrationCommand": "none", "appReadinessPath": "/"}, lambda run: release("artifact_key")(run).rsplit("/", 1)[-1], "hello-app-src.tar.gz"),
+    Row("appRequirement", {"appPackage": "", "appRequirement": "notes-api==0.2.0", "appPackageIndexUrl": "https://pypi.notes-demo.cn/simple/", **OWN_APP}, lambda run: release("requirements")(run).splitlines()[-1], "notes-api==0.2.0"),
+    Row("appPackageIndexUrl", {"appPackageIndexUrl": "https://pypi.notes-demo.cn/simple/"}, lambda run: release("requirements")(run).splitlines()[0], "--index-url https://pypi.notes-demo.cn/simple/"),
+    Row("appAsgiPath", {"appAsgiPath": "notes_api.main:create_app"}, lambda run: file("/etc/systemd/system/api@.service")(run).split("ExecStart=")[1].splitlines()[0].split()[-1], "notes_api.main:create_app"),
+    Row("appMigrationCommand", {"appMigrationCommand": "none"}, lambda run: "/etc/systemd/system/api-migrate@.service" in written_files(host(run)), False),
     Row("appReadinessPath", {"appReadinessPath": "/ready"}, gate_env("HEALTHZ_URL"), "https://api.notes-demo.cn/ready", context=(("healthzGate", True),)),
     Row("appTimeoutSeconds", {"appTimeoutSeconds": 120}, lambda run: ("timeout = 120" in file("/etc/api/gunicorn.conf.py")(run), "proxy_read_timeout 120s;" in file("/etc/nginx/sites-available/api.conf")(run)), (True, True)),
     Row("loadBalancerHealthCheck", {"loadBalancerHealthCheck": "tcp-443"}, lambda run: sorted(item.inputs["healthCheck"]["port"] for item in run.of_type("volcengine:clb/listener:Listener")), [443, 443]),
     Row("appLivenessPath", {"appLivenessPath": "/livez"}, conf("HEALTH_PROBE_PATH"), "/livez"),
     Row("appEnv", {"appEnv": ["LOG_LEVEL=debug"]}, env("LOG_LEVEL"), "debug"),
     Row("appSecretEnv", {"appSecretEnv": "API_TOKEN=t0k3n"}, env("API_TOKEN"), "t0k3n"),
-    # The sample app ships as a source archive: its release is the archive's name and digest.
-    Row("sentryDsn", {"sentryDsn": "https://k3y@o1.ingest.errors.notes-demo.cn/77"}, lambda run: (env("SENTRY_DSN")(run), bool(re.fullmatch(r"app-src\.tar\.gz@[0-9a-f]{12}", env("SENTRY_RELEASE")(run))), env("SENTRY_ENVIRONMENT")(run)), ("https://k3y@o1.ingest.errors.notes-demo.cn/77", True, "prod")),
+    # SENTRY_RELEASE comes with each release (the record's label), not the user data.
+    Row("sentryDsn", {"sentryDsn": "https://k3y@o1.ingest.errors.notes-demo.cn/77"}, lambda run: (env("SENTRY_DSN")(run), env("SENTRY_RELEASE")(run), env("SENTRY_ENVIRONMENT")(run)), ("https://k3y@o1.ingest.errors.notes-demo.cn/77", "", "prod")),
+    Row("releaseBatchSize", {"releaseBatchSize": 3}, release("batch_size"), 3),
+    Row("releaseReadyTimeoutSeconds", {"releaseReadyTimeoutSeconds": 600}, release("ready_timeout_seconds"), 600),
     # Published, and named by the HTTP redirect (which would otherwise send browsers to :443).
     Row("devHttpsPort", {"devHttpsPort": 9443}, lambda run: (sorted(port["external"] for port in run.named("dev-app-host-container").inputs["ports"]), "https://$host:9443$request_uri" in file("/etc/nginx/sites-available/api.conf")(run)), ([8080, 9443], True), stack="dev"),
     Row("devHttpPort", {"devHttpPort": 9080}, lambda run: sorted(port["external"] for port in run.named("dev-app-host-container").inputs["ports"]), [8443, 9080], stack="dev"),
@@ -195,16 +203,15 @@ def test_each_key_changes_what_it_should(row: Row) -> None:
 
 
 def test_the_app_digest_follows_the_app_source(tmp_path: Path) -> None:
-    """An unchanged app gives the same archive, key and user data (no host is replaced); one
-    changed byte gives another."""
+    """An unchanged app gives the same archive and key; one changed byte gives another."""
     app = tmp_path / "hello-app"
     shutil.copytree(REPO / "tests" / "fixtures" / "hello-app", app)
     own = {"appPackage": str(app), "appAsgiPath": "hello_app:app", "appMigrationCommand": "none", "appReadinessPath": "/"}
-    first = conf("APP_ARTIFACT_SHA256")(run_main("prod", own))
-    assert conf("APP_ARTIFACT_SHA256")(run_main("prod", own)) == first
+    first = release("artifact_sha256")(run_main("prod", own))
+    assert release("artifact_sha256")(run_main("prod", own)) == first
     module = app / "hello_app" / "__init__.py"
     module.write_text(module.read_text() + "\n# changed\n")
-    assert conf("APP_ARTIFACT_SHA256")(run_main("prod", own)) != first
+    assert release("artifact_sha256")(run_main("prod", own)) != first
 
 
 def test_backups_off_leave_no_dump_settings_or_client_on_the_hosts() -> None:

@@ -5,6 +5,7 @@ own, under the stock mocks helper."""
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,11 @@ def test_the_example_runs_as_a_copy_outside_the_repository(tmp_path: Path) -> No
     # The app the template ships is the one its config names, uploaded where the hosts fetch it.
     objects = [item.inputs["objectName"] for item in run.of_type("volcengine:tos/bucketObject:BucketObject")]
     assert any(key.endswith("/app-src.tar.gz") for key in objects)
+    # And the release record the hosts follow, naming that file, before the fleet boots.
+    record = run.named("demo-artifacts-release")
+    assert record.inputs["objectName"] == "releases/api/current.json"
+    assert json.loads(record.inputs["content"])["artifact_key"] in objects
+    assert record.urn in run.one("fastapi-deploy:compute:AppFleet").dependencies
     assert run.outputs == {"load_balancer_address": "203.0.113.10", "scaling_group_id": "demo-fleet-group-id"}
     # Behind the CLB: the health gate runs, and only the CLB's health-check range reaches it.
     assert "HEALTH_GATE_PORT=8090" in written_files(configuration)["/etc/app-host/host.conf"]

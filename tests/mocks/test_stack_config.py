@@ -306,7 +306,10 @@ def test_error_reporting_is_set_in_one_place() -> None:
 def test_the_release_names_the_app_version(overrides: dict[str, Any], package: ArtifactRef | None, release: str) -> None:
     config = load(sentryDsn="https://k3y@errors.notes-demo.cn/5", **overrides)
     app = config.app_spec(package, "staging")
-    assert (app.env["SENTRY_RELEASE"], app.env["SENTRY_ENVIRONMENT"]) == (release, "staging")
+    # The release's name travels with the release record (each slot's release.env), so a new
+    # version leaves the user data alone.
+    assert (app.release_label, app.env["SENTRY_ENVIRONMENT"]) == (release, "staging")
+    assert "SENTRY_RELEASE" not in app.env
     assert app.secret_env["SENTRY_DSN"].get_secret_value() == "https://k3y@errors.notes-demo.cn/5"
     assert "SENTRY_DSN" not in app.env
 

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fastapi_deploy.app_host.release import ReleaseRecord, record_key
 from tests.mocks.harness import (
     FILLED_IN,
     ProgramRun,
@@ -64,7 +65,7 @@ PROD_TYPES = {
     "volcengine:iam/userPolicyAttachment:UserPolicyAttachment": 2,
     "volcengine:iam/accessKey:AccessKey": 2,
     "fastapi-deploy:storage:HostArtifacts": 1,
-    "volcengine:tos/bucketObject:BucketObject": 2,
+    "volcengine:tos/bucketObject:BucketObject": 3,
     "fastapi-deploy:network:NatGateway": 1,
     "volcengine:nat/gateway:Gateway": 1,
     "volcengine:eip/address:Address": 1,
@@ -84,6 +85,8 @@ PROD_TYPES = {
     "volcengine:cloud_monitor/contact:Contact": 1,
     "volcengine:cloud_monitor/contactGroup:ContactGroup": 1,
     "volcengine:cloud_monitor/rule:Rule": 4,
+    "fastapi-deploy:deploy:ReleaseWatch": 1,
+    "command:local:Command": 1,
 }
 
 
@@ -240,8 +243,8 @@ def test_the_hosts_install_exactly_the_files_the_stack_uploads(prod: ProgramRun)
     uploaded file's digest is the one the hosts check."""
     conf = host_conf(prod)
     objects = {item.inputs["objectName"]: item.inputs for item in prod.of_type("volcengine:tos/bucketObject:BucketObject")}
-    for key_name, digest_name in (("TOOLING_KEY", "TOOLING_SHA256"), ("APP_ARTIFACT_KEY", "APP_ARTIFACT_SHA256")):
-        key, digest = conf[key_name], conf[digest_name]
+    record = ReleaseRecord.from_json(objects["releases/api/current.json"]["content"].encode())
+    for key, digest in ((conf["TOOLING_KEY"], conf["TOOLING_SHA256"]), (record.artifact_key, record.artifact_sha256)):
         assert key == f"artifacts/{digest}/{key.rsplit('/', 1)[-1]}"
         uploaded = objects[key]
         data = Path(uploaded["filePath"]).read_bytes()
@@ -249,14 +252,16 @@ def test_the_hosts_install_exactly_the_files_the_stack_uploads(prod: ProgramRun)
         assert uploaded["contentMd5"] == hashlib.md5(data).hexdigest()
         assert uploaded["encryption"] == "AES256" and uploaded["publicAcl"] == "private"
         assert uploaded["bucketName"] == MOCK_BUCKET
-    assert host_files(prod)["/etc/app-host/requirements.txt"].splitlines()[-1] == (
-        f"/var/lib/app-host/artifacts/{conf['APP_ARTIFACT_KEY'].rsplit('/', 1)[-1]}"
-    )
+    assert record.requirements.splitlines()[-1] == f"/var/lib/app-host/artifacts/{record.artifact_key.rsplit('/', 1)[-1]}"
+    # The version's record: private, encrypted, JSON (so the provider reads it back), and
+    # written under the key the hosts read.
+    release = objects[record_key("api")]
+    assert (release["encryption"], release["publicAcl"], release["contentType"]) == ("AES256", "private", "application/json")
     # The fleet boots only after the objects exist.
     fleet = prod.one("fastapi-deploy:compute:AppFleet")
     artifacts = prod.one("fastapi-deploy:storage:HostArtifacts")
     uploads = {item.urn for item in prod.descendants_of(artifacts.urn)}
-    assert len(uploads) == 2 and uploads <= set(fleet.dependencies)
+    assert len(uploads) == 3 and uploads <= set(fleet.dependencies)
 
 
 def test_prod_security_inputs(prod: ProgramRun) -> None:
@@ -353,9 +358,29 @@ def test_single_host_mode_uses_an_app_host_and_no_load_balancer() -> None:
     assert run.warnings == []
 
 
+def test_the_deploy_waits_for_every_host_to_serve_the_release(prod: ProgramRun) -> None:
+    """The watch reads the hosts' reports through the bucket's public endpoint (it runs where
+    `pulumi up` runs, outside the VPC), with the hosts' key as a secret, and runs again for
+    each new release."""
+    watch = prod.named("app-release-watch")
+    environment = watch.inputs["environment"]
+    record = ReleaseRecord.from_json(prod.named("app-artifacts-release").inputs["content"].encode())
+    assert environment["RELEASE_ID"] == record.id and environment["RELEASE_APP"] == "api"
+    assert environment["STORE_ENDPOINT_URL"] == "https://tos-s3-cn-beijing.volces.com"
+    assert (environment["STORE_BUCKET"], environment["STORE_ACCESS_KEY_ID"]) == (MOCK_BUCKET, "AKLTmockapp-files-hosts-key")
+    assert environment["RELEASE_MIN_HOSTS"] == "2" and environment["RELEASE_TIMEOUT_SECONDS"] == "1200"
+    assert watch.is_secret("environment")
+    assert watch.inputs["triggers"] == [record.id]
+    assert watch.inputs["create"].endswith(" -m fastapi_deploy.app_host.release_watch")
+    # After the hosts exist.
+    fleet = prod.one("fastapi-deploy:compute:AppFleet")
+    fleet_resources = {item.urn for item in prod.descendants_of(fleet.urn)}
+    assert fleet_resources and fleet_resources <= set(prod.one("fastapi-deploy:deploy:ReleaseWatch").dependencies)
+
+
 def test_healthz_gate_waits_for_the_fleet() -> None:
     run = run_main("prod", {"healthzGate": True, "healthzGateAttempts": 20})
-    probe = run.one("command:local:Command")
+    probe = run.named("app-healthz-probe")
     assert probe.inputs["environment"]["HEALTHZ_URL"] == f"https://{FILLED_IN['domain']}/readyz"
     assert probe.inputs["environment"]["HEALTHZ_ATTEMPTS"] == "20"
     assert probe.inputs["environment"]["HEALTHZ_CURL_OPTIONS"] == f"--resolve {FILLED_IN['domain']}:443:203.0.113.10"
@@ -399,7 +424,10 @@ def test_dev_stack_runs_the_same_host_in_docker() -> None:
     assert shell_settings(files["/etc/api/env"])["DATABASE_URL"] == f"postgresql://app:{MOCK_PASSWORD_32}@dev-postgres:5432/app"
     # The container's store holds the files the user data names.
     uploads = {upload["file"] for upload in host.inputs["uploads"]}
-    for key in (conf["TOOLING_KEY"], conf["APP_ARTIFACT_KEY"]):
+    record = ReleaseRecord.from_json(
+        next(upload["content"] for upload in host.inputs["uploads"] if upload["file"].endswith(record_key("api"))).encode()
+    )
+    for key in (conf["TOOLING_KEY"], record.artifact_key, record_key("api")):
         assert f"/var/lib/app-host/store/{key}" in uploads
     assert host.is_secret("uploads") and database.is_secret("envs")
     assert run.secret_outputs == {"database_password"}

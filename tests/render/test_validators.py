@@ -136,8 +136,14 @@ def test_gixy_is_live(tmp_path: Path) -> None:
 
 
 def _units(rendered: RenderedUserData, root: Path) -> list[Path]:
+    """The app's units as a host runs them: instances of the templates for the blue slot
+    (systemd reads %i from the file name)."""
     _materialise(rendered, root)
-    return sorted((root / "etc/systemd/system").glob("api*"))
+    unit_dir = root / "etc/systemd/system"
+    templates = sorted(unit_dir.glob("api*@.*"))
+    for template in templates:
+        (unit_dir / template.name.replace("@.", "@blue.")).write_text(template.read_text())
+    return sorted(unit_dir.glob("api*@blue.*"))
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -146,7 +152,7 @@ def test_systemd_accepts_the_units(name: str, tmp_path: Path) -> None:
     assert units
     result = _run(["systemd-analyze", "verify", *map(str, units)], cwd=tmp_path)
     # The app's virtualenv and the host tooling exist only on a host; any other finding fails.
-    on_host_only = r"Command (/opt/api/venv/bin/gunicorn|/usr/local/sbin/app-host) is not executable"
+    on_host_only = r"Command (/opt/api/blue/venv/bin/gunicorn|/usr/local/sbin/app-host) is not executable"
     findings = [
         line for line in (result.stdout + result.stderr).splitlines()
         if line.strip() and not re.search(on_host_only, line)
@@ -190,13 +196,13 @@ def test_the_challenge_responder_is_sandboxed(tmp_path: Path) -> None:
 
 def test_systemd_verify_is_live(tmp_path: Path) -> None:
     units = _units(render_user_data(SPECS["acme"]), tmp_path)
-    service = next(unit for unit in units if unit.name == "api.service")
+    service = next(unit for unit in units if unit.name == "api@blue.service")
     service.write_text(service.read_text().replace("Type=notify", "Type=notfy"))
     result = _run(["systemd-analyze", "verify", str(service)], cwd=tmp_path)
     assert "Failed to parse service type" in result.stderr
 
 
-@pytest.mark.parametrize("unit", ["api.service", "api-migrate.service"])
+@pytest.mark.parametrize("unit", ["api@blue.service", "api-migrate@blue.service"])
 def test_unit_exposure_is_below_threshold(unit: str, tmp_path: Path) -> None:
     _units(render_user_data(SPECS["acme"]), tmp_path)
     path = tmp_path / "etc/systemd/system" / unit
@@ -208,7 +214,7 @@ def test_unit_exposure_is_below_threshold(unit: str, tmp_path: Path) -> None:
 
 def test_exposure_check_is_live(tmp_path: Path) -> None:
     _units(render_user_data(SPECS["acme"]), tmp_path)
-    path = tmp_path / "etc/systemd/system/api.service"
+    path = tmp_path / "etc/systemd/system/api@blue.service"
     text = path.read_text()
     for line in ("ProtectSystem=strict", "PrivateDevices=yes", "CapabilityBoundingSet=", "SystemCallFilter=@system-service"):
         text = text.replace(line + "\n", "")

@@ -11,6 +11,7 @@ import yaml
 from fastapi_deploy.app_host.host_files import HOST_FILES, SSHD_CONF
 from fastapi_deploy.artifacts import tooling_archive
 from fastapi_deploy.cloud_init import USER_DATA_LIMIT_BYTES, UserDataTooLarge, render_user_data
+from fastapi_deploy.cloud_init.render import release_record
 from fastapi_deploy.stack_model import AcmeCertificates, AppHostSpec, Capacity, ObjectStorageSpec
 from tests.host_specs import (
     ADMIN_KEY,
@@ -104,16 +105,26 @@ def test_store_keys_are_root_only_and_nowhere_else() -> None:
 
 
 def test_the_app_package_is_installed_from_the_fetched_file_never_by_name() -> None:
-    rendered = render_user_data(acme_spec())
-    requirements = rendered.file("/etc/app-host/requirements.txt").content.splitlines()
+    record = release_record(acme_spec())
+    requirements = record.requirements.splitlines()
     assert requirements[-1] == "/var/lib/app-host/artifacts/app-src.tar.gz"
     assert not any(line.startswith("notes-api") for line in requirements)
-    conf = rendered.file("/etc/app-host/host.conf").content
-    assert f"APP_ARTIFACT_KEY=artifacts/{SAMPLE_PACKAGE.sha256}/app-src.tar.gz" in conf
-    assert f"APP_ARTIFACT_SHA256={SAMPLE_PACKAGE.sha256}" in conf
-    pinned = render_user_data(acme_spec(app=sample_app(package=None, requirement="notes-api==0.1.0")))
-    assert pinned.file("/etc/app-host/requirements.txt").content.splitlines()[-1] == "notes-api==0.1.0"
-    assert "APP_ARTIFACT_KEY=''" in pinned.file("/etc/app-host/host.conf").content
+    assert (record.artifact_key, record.artifact_sha256) == (f"artifacts/{SAMPLE_PACKAGE.sha256}/app-src.tar.gz", SAMPLE_PACKAGE.sha256)
+    pinned = release_record(acme_spec(app=sample_app(package=None, requirement="notes-api==0.1.0")))
+    assert pinned.requirements.splitlines()[-1] == "notes-api==0.1.0"
+    assert (pinned.artifact_key, pinned.label) == ("", "notes-api@0.1.0")
+
+
+def test_the_user_data_names_no_app_version() -> None:
+    """The version travels in the release record: a new one must not change the user data
+    (which would replace a single host and leave a fleet's running hosts behind)."""
+    v1 = acme_spec(app=sample_app(package=None, requirement="notes-api==0.1.0"))
+    v2 = acme_spec(app=sample_app(package=None, requirement="notes-api==0.2.0"))
+    assert render_user_data(v1).cloud_config == render_user_data(v2).cloud_config
+    assert release_record(v1).id != release_record(v2).id
+    assert release_record(v1).id.startswith("notes-api-0.1.0-")
+    for item in render_user_data(v1).files:
+        assert "0.1.0" not in item.content and "requirements" not in item.path
 
 
 def test_environment_file_is_private_to_the_service_user_and_deferred() -> None:
@@ -142,39 +153,45 @@ def test_gunicorn_gets_the_capacity_model_count_and_a_socket_never_a_port() -> N
     rendered = render_user_data(spec)
     conf = rendered.file("/etc/api/gunicorn.conf.py").content
     assert "workers = 6\n" in conf
-    assert 'bind = ["unix:/run/api/gunicorn.sock"]' in conf
     assert 'worker_class = "app_host.worker.AppHostWorker"' in conf
     # The worker class is loaded from the tooling's zipapp.
     assert 'pythonpath = "/usr/local/sbin/app-host"' in conf
     for item in rendered.files:
         assert "0.0.0.0:8000" not in item.content and "bind = [\"0.0.0.0" not in item.content
-    socket = rendered.file("/etc/systemd/system/api.socket").content
-    assert "ListenStream=/run/api/gunicorn.sock" in socket and "SocketUser=www-data" in socket
+    socket = rendered.file("/etc/systemd/system/api@.socket").content
+    assert "ListenStream=/run/api/%i.sock" in socket and "SocketUser=www-data" in socket
+    unit = rendered.file("/etc/systemd/system/api@.service").content
+    assert "--bind unix:/run/api/%i.sock notes_api.main:app" in unit
 
 
 def test_app_unit_is_notify_restarting_reloadable_and_after_migrations() -> None:
-    unit = render_user_data(acme_spec()).file("/etc/systemd/system/api.service").content
+    unit = render_user_data(acme_spec()).file("/etc/systemd/system/api@.service").content
     for line in ("Type=notify", "Restart=on-failure", "ExecReload=/bin/kill -s HUP $MAINPID", "User=api",
-                 "Wants=api-migrate.service", "After=api-migrate.service", "EnvironmentFile=/etc/api/env",
+                 "Wants=api-migrate@%i.service", "After=api-migrate@%i.service", "Requires=api@%i.socket",
+                 "ExecStart=/opt/api/%i/venv/bin/gunicorn ", "RuntimeDirectory=api-%i",
+                 "Environment=APP_HOST_WORKER_MARKERS=%t/api-%i",
                  "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n"):
         assert line in unit
+    # The app's own settings are read last, so they win over the release's names.
+    assert unit.index("EnvironmentFile=/opt/api/%i/release.env") < unit.index("EnvironmentFile=/etc/api/env")
 
 
 def test_migration_unit_holds_the_advisory_lock_before_the_app() -> None:
-    unit = render_user_data(acme_spec()).file("/etc/systemd/system/api-migrate.service").content
+    unit = render_user_data(acme_spec()).file("/etc/systemd/system/api-migrate@.service").content
     # It retries until the database lets it through; the app does not wait on its success.
     assert "Restart=on-failure" in unit and "StartLimitIntervalSec=0" in unit
-    assert "Requires=api-migrate.service" not in render_user_data(acme_spec()).file("/etc/systemd/system/api.service").content
-    assert "Type=oneshot" in unit and "RemainAfterExit=yes" in unit and "Before=api.service" in unit
+    assert "Requires=api-migrate" not in render_user_data(acme_spec()).file("/etc/systemd/system/api@.service").content
+    assert "Type=oneshot" in unit and "RemainAfterExit=yes" in unit and "Before=api@%i.service" in unit
     assert "ExecStart=/usr/local/sbin/app-host migrate --lock-key " in unit
-    assert unit.rstrip().count("-- /opt/api/venv/bin/notes-api-migrate") == 1
+    assert unit.rstrip().count("-- /opt/api/%i/venv/bin/notes-api-migrate") == 1
 
 
 def test_no_migration_step_when_the_app_has_none() -> None:
     rendered = render_user_data(acme_spec(app=sample_app(migration_command=None)))
     paths = {f.path for f in rendered.files}
-    assert "/etc/systemd/system/api-migrate.service" not in paths
-    assert "api-migrate" not in rendered.file("/etc/systemd/system/api.service").content
+    assert "/etc/systemd/system/api-migrate@.service" not in paths
+    assert "api-migrate" not in rendered.file("/etc/systemd/system/api@.service").content
+    assert "MIGRATION=''" in rendered.file("/etc/app-host/host.conf").content
 
 
 def test_nginx_site_proxy_rules() -> None:
@@ -221,7 +238,7 @@ def test_self_signed_needs_no_acme_settings() -> None:
 
 def test_plain_http_private_index_is_trusted_explicitly() -> None:
     spec = acme_spec(app=sample_app(package_index_url="http://10.0.0.9:3141/root/prod/+simple/"))
-    requirements = render_user_data(spec).file("/etc/app-host/requirements.txt").content
+    requirements = release_record(spec).requirements
     assert requirements.splitlines()[:2] == ["--index-url http://10.0.0.9:3141/root/prod/+simple/", "--trusted-host 10.0.0.9"]
     assert "gunicorn==27.0.1" in requirements
 

@@ -1,0 +1,345 @@
+"""Releases on booted hosts: a new app version reaches a fleet in place, under load.
+
+The test bed: two Debian guests booting the same user data, each in its own network
+namespace, behind HAProxy configured as the CLB (health checks on the hosts' gate); moto as
+the bucket, a real Postgres, the sample app from the store. What the stack does for a new
+version, the test does: upload the app's file, rewrite the release record. The hosts' timers
+do the rest.
+
+In file order: the hosts boot on v1; v2 (a migration, a new /version) rolls through one host
+at a time under constant load; a rollback to v1 goes two at a time; a broken v3 (never ready)
+stops at the first host while v1 keeps serving, and the deploy step's watch says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from fastapi_deploy.app_host.config import StoreConfig
+from fastapi_deploy.app_host.release import abandoned_key, report_key
+from fastapi_deploy.app_host.release_watch import ReleaseNotServed, watch
+from fastapi_deploy.app_host.store import S3Store
+from fastapi_deploy.artifacts import LocalArtifact, project_artifact
+from fastapi_deploy.cloud_init import render_user_data
+from fastapi_deploy.stack_model import AppHostSpec, Capacity, SelfSignedCertificates
+from fastapi_deploy.stack_model.host_spec import HEALTH_GATE_PORT
+from tests.boot.harness import (
+    BALANCER_ADDRESS,
+    SERVICES_ADDRESS,
+    Guest,
+    GuestFactory,
+    HostNetwork,
+    PackageIndex,
+    PostgresServer,
+    S3Server,
+    SharedAddresses,
+    TcpBalancer,
+    hosts_entry,
+    wait_for,
+)
+from tests.boot.host_parts import (
+    APP_PROJECT,
+    publish_for_hosts,
+    publish_release,
+    sample_app_spec,
+    serving_slot,
+)
+from tests.boot.probes import PinnedHttps, wrk, wrk_failures, wrk_p99_ms
+
+pytestmark = pytest.mark.boot
+
+DOMAIN = "api.release.test"
+BUCKET = "releases-test"
+DATABASE = "notes_release"
+# Short, so the broken release is abandoned quickly; the good ones are ready in seconds.
+READY_TIMEOUT_SECONDS = 45
+FIGURES: dict[str, float] = {}
+
+MIGRATION_0002 = '''"""add note tags (expand: nullable, so the previous release still works)
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("notes", sa.Column("tags", sa.String(length=200), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("notes", "tags")
+'''
+
+
+def app_version(root: Path, version: str, *, migration: bool = False, never_ready: bool = False) -> LocalArtifact:
+    """The sample app at another version: /version says so; v2 adds a migration; a broken
+    one never answers its readiness path with 200."""
+    project = root / f"v{version}" / "app"
+    shutil.copytree(APP_PROJECT, project, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests"))
+    init = project / "notes_api" / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "0.1.0"', f'__version__ = "{version}"'))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', f'version = "{version}"'))
+    if migration:
+        (project / "notes_api" / "migrations" / "versions" / "0002_add_note_tags.py").write_text(MIGRATION_0002)
+    if never_ready:
+        main = project / "notes_api" / "main.py"
+        main.write_text(main.read_text().replace("if readiness.ready:", "if False:  # broken on purpose"))
+    return project_artifact(project)
+
+
+@dataclass
+class Bed:
+    spec: AppHostSpec
+    user_data: str
+    s3: S3Server
+    postgres: PostgresServer
+    balancer: TcpBalancer
+    work: Path
+    hosts: list[tuple[Guest, HostNetwork]] = field(default_factory=list)
+
+    def release(self, artifact: LocalArtifact, **rollout: int) -> tuple[AppHostSpec, str]:
+        """What `pulumi up` does with a new version: its file into the bucket, the record
+        rewritten. Returns the spec and the release id."""
+        self.s3.put(BUCKET, artifact.ref.key, artifact.path.read_bytes())
+        spec = self.spec.model_copy(update={"app": self.spec.app.model_copy(update={"package": artifact.ref}), **rollout})
+        # The hosts' user data does not change with the version.
+        assert render_user_data(spec).cloud_config == self.user_data
+        return spec, publish_release(self.s3, spec)
+
+    def version(self, address: str) -> str:
+        try:
+            status, _, body = PinnedHttps(DOMAIN, address, None).get("/version")
+        except OSError:
+            return ""
+        return str(json.loads(body)["version"]) if status == 200 else ""
+
+    def versions(self) -> list[str]:
+        return [self.version(network.guest_address) for _, network in self.hosts]
+
+    def report(self, guest: Guest) -> dict[str, str]:
+        host = guest.exec(["cat", "/var/lib/cloud/data/instance-id"]).stdout.strip()
+        data = self.s3.client().get_object(Bucket=BUCKET, Key=report_key("api", host))["Body"].read()
+        return dict(json.loads(data))
+
+    def store(self) -> S3Store:
+        return S3Store(
+            StoreConfig(
+                kind="s3", path=Path(), endpoint_url=self.s3.endpoint_for("127.0.0.1"), bucket=BUCKET,
+                region=self.s3.region, addressing_style="path", access_key_id=self.s3.access_key_id,
+                secret_access_key=self.s3.secret_access_key,
+            )
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bed(
+    guest_factory_module: GuestFactory,
+    shared_addresses: SharedAddresses,
+    app_index: PackageIndex,
+    postgres: PostgresServer,
+    s3: S3Server,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Bed]:
+    spec = AppHostSpec(
+        domains=(DOMAIN,),
+        certificates=SelfSignedCertificates(),
+        app=sample_app_spec(app_index.url_for(SERVICES_ADDRESS)),
+        store=publish_for_hosts(s3, BUCKET, SERVICES_ADDRESS, app_project=APP_PROJECT),
+        capacity=Capacity(vcpus=1, memory_mib=1024),
+        database_url=postgres.create_database(DATABASE, DATABASE, secrets.token_urlsafe(12), host=SERVICES_ADDRESS),
+        refresh_package_index=False,
+        health_gate_port=HEALTH_GATE_PORT,
+        release_ready_timeout_seconds=READY_TIMEOUT_SECONDS,
+    )
+    publish_release(s3, spec)
+    user_data = render_user_data(spec).cloud_config
+    work = tmp_path_factory.mktemp("releases")
+    balancer = TcpBalancer(work / "balancer")
+    (work / "balancer").mkdir()
+    built = Bed(spec, user_data, s3, postgres, balancer, work)
+    networks = [HostNetwork().open() for _ in range(2)]
+    try:
+        balancer.set_backends([network.guest_address for network in networks])
+        for number, network in enumerate(networks, start=1):
+            built.hosts.append((guest_factory_module(f"rel{number}", user_data, network=network), network))
+        wait_for(lambda: built.versions() == ["0.1.0", "0.1.0"], timeout=600, interval=1, what="both hosts serving v1")
+        wait_for(
+            lambda: all(state == ("UP", "UP") for state in _balanced(built)), timeout=60, interval=0.5, what="both hosts in the balancer"
+        )
+        yield built
+    finally:
+        balancer.stop()
+        for guest, _ in built.hosts:
+            guest.stop()
+        for network in networks:
+            network.close()
+        print("\nrelease figures:", json.dumps({key: round(value, 2) for key, value in FIGURES.items()}))
+
+
+def _balanced(bed: Bed) -> list[tuple[str, str]]:
+    return [(bed.balancer.states(80)[network.guest_address], bed.balancer.states(443)[network.guest_address]) for _, network in bed.hosts]
+
+
+def _release_log(guest: Guest) -> list[tuple[float, str]]:
+    out = guest.exec(["journalctl", "-u", "app-host-release.service", "-o", "short-unix", "--no-pager"]).stdout
+    lines = []
+    for line in out.splitlines():
+        stamp, _, text = line.partition(" ")
+        try:
+            lines.append((float(stamp), text))
+        except ValueError:
+            continue
+    return lines
+
+
+def _switch_window(guest: Guest, release_id: str) -> tuple[float, float]:
+    """When this host began installing `release_id` and when it switched to it."""
+    log = _release_log(guest)
+    began = next(stamp for stamp, text in log if f"({release_id}) into the" in text and "installing" in text)
+    switched = next(stamp for stamp, text in log if "switched to" in text and f"({release_id})" in text and stamp >= began)
+    return began, switched
+
+
+def _slot_stopped(guest: Guest, slot: str) -> bool:
+    return guest.exec(["systemctl", "is-active", f"api@{slot}.service"], check=False).stdout.strip() != "active"
+
+
+def _under_load(bed: Bed, publish: object, until: object, label: str, timeout: float = 420) -> tuple[int, int, float]:
+    """wrk through the balancer while `publish()` runs and until `until()` holds; returns
+    (requests, failed, p99 ms) of that window."""
+    assert callable(publish) and callable(until)
+    load = wrk(f"https://{DOMAIN}/version", 900, timeout_seconds=10)
+    try:
+        time.sleep(3)
+        started = time.monotonic()
+        publish()
+        wait_for(until, timeout=timeout, interval=1, what=label)
+        FIGURES[f"{label}: record written to done (s)"] = time.monotonic() - started
+        time.sleep(2)
+    finally:
+        load.send_signal(signal.SIGINT)
+        output = load.communicate(timeout=60)[0]
+    requests, failed = wrk_failures(output)
+    return requests, failed, wrk_p99_ms(output)
+
+
+def test_the_hosts_boot_on_the_current_release(bed: Bed) -> None:
+    for guest, _ in bed.hosts:
+        assert guest.wait_for_cloud_init(300)["v1"]["errors"] == []
+        assert guest.failed_units() == []
+        assert serving_slot(guest) == "blue"
+        report = bed.report(guest)
+        assert report["state"] == "serving" and report["serving"].startswith("app-src.tar.gz-")
+    assert bed.postgres.query(DATABASE, "SELECT version_num FROM alembic_version") == [("0001",)]
+
+
+def test_a_new_version_rolls_through_the_fleet_one_host_at_a_time_without_a_failed_request(bed: Bed) -> None:
+    v2 = app_version(bed.work, "0.2.0", migration=True)
+    with hosts_entry(DOMAIN, BALANCER_ADDRESS):
+        steady = wrk(f"https://{DOMAIN}/version", 10, timeout_seconds=10)
+        steady_output = steady.communicate(timeout=60)[0]
+        FIGURES["steady p99 (ms)"] = wrk_p99_ms(steady_output)
+        release: dict[str, str] = {}
+
+        def publish() -> None:
+            release["id"] = bed.release(v2)[1]
+
+        def done() -> bool:
+            return bed.versions() == ["0.2.0", "0.2.0"] and all(_slot_stopped(guest, "blue") for guest, _ in bed.hosts)
+
+        requests, failed, p99 = _under_load(bed, publish, done, "v2 to both hosts")
+    FIGURES["during v2 release: requests"] = requests
+    FIGURES["during v2 release: p99 (ms)"] = p99
+    assert assert_no_failures(requests, failed)
+    # The migration ran once, from the first host to release, before its switch.
+    upgrades = [
+        guest.exec(["journalctl", "-u", "api-migrate@*.service", "--no-pager", "-o", "cat"]).stdout.count("Running upgrade 0001 -> 0002")
+        for guest, _ in bed.hosts
+    ]
+    assert sorted(upgrades) == [0, 1], upgrades
+    assert bed.postgres.query(DATABASE, "SELECT version_num FROM alembic_version") == [("0002",)]
+    # One host at a time (releaseBatchSize 1): the second began installing after the first switched.
+    windows = sorted(_switch_window(guest, release["id"]) for guest, _ in bed.hosts)
+    assert windows[0][1] <= windows[1][0], windows
+    FIGURES["v2: one host, install to switch (s)"] = windows[0][1] - windows[0][0]
+    for guest, _ in bed.hosts:
+        assert serving_slot(guest) == "green"
+        assert bed.report(guest)["serving"] == release["id"]
+        # Enabled for the next boot: the new slot, not the old.
+        enabled = guest.exec(["systemctl", "is-enabled", "api@green.service", "api@blue.service"], check=False).stdout.split()
+        assert enabled == ["enabled", "disabled"], enabled
+    watched = watch(bed.store(), "api", release["id"], min_hosts=2, timeout_seconds=30, say=lambda _: None)
+    assert len(watched.serving) == 2
+
+
+def assert_no_failures(requests: int, failed: int) -> bool:
+    assert requests > 1000 and failed == 0, (requests, failed)
+    return True
+
+
+def test_a_rollback_is_the_same_path_two_hosts_at_once(bed: Bed) -> None:
+    v1 = project_artifact(APP_PROJECT)
+    with hosts_entry(DOMAIN, BALANCER_ADDRESS):
+
+        def publish() -> None:
+            bed.release(v1, release_batch_size=2)
+
+        def done() -> bool:
+            return bed.versions() == ["0.1.0", "0.1.0"] and all(_slot_stopped(guest, "green") for guest, _ in bed.hosts)
+
+        requests, failed, p99 = _under_load(bed, publish, done, "rollback to v1")
+    FIGURES["during rollback: p99 (ms)"] = p99
+    assert assert_no_failures(requests, failed)
+    # v1 serves on the schema v2 expanded: ready, and it says so.
+    status, _, body = PinnedHttps(DOMAIN, bed.hosts[0][1].guest_address, None).get("/readyz")
+    assert status == 200 and json.loads(body)["checks"]["schema"] == "0002 (ahead of this release)"
+
+
+def test_a_release_that_never_gets_ready_stops_at_the_first_host(bed: Bed) -> None:
+    v3 = app_version(bed.work, "0.3.0", never_ready=True)
+    _, release_id = bed.release(v3)
+    client = bed.s3.client()
+
+    def abandoned() -> bool:
+        try:
+            client.head_object(Bucket=BUCKET, Key=abandoned_key("api", release_id))
+            return True
+        except Exception:
+            return False
+
+    wait_for(abandoned, timeout=300, interval=1, what="the broken release abandoned")
+    marker = json.loads(client.get_object(Bucket=BUCKET, Key=abandoned_key("api", release_id))["Body"].read())
+    assert re.search(r"not ready within 45s \(readiness 503", marker["reason"]), marker
+    # Give the other host a few checks: it must not try.
+    time.sleep(30)
+    tried = [any(f"({release_id}) into the" in text for _, text in _release_log(guest)) for guest, _ in bed.hosts]
+    assert sorted(tried) == [False, True], tried
+    assert bed.versions() == ["0.1.0", "0.1.0"]
+    states = sorted(bed.report(guest)["state"] for guest, _ in bed.hosts)
+    assert states == ["abandoned", "abandoned"] or states == ["abandoned", "failed"], states
+    with pytest.raises(ReleaseNotServed, match=rf"release {re.escape(release_id)} abandoned on .*not ready within 45s"):
+        watch(bed.store(), "api", release_id, min_hosts=2, timeout_seconds=30, say=lambda _: None)
+    # The broken slot was stopped; the old one serves through the balancer.
+    balanced = PinnedHttps(DOMAIN, BALANCER_ADDRESS, None)
+    assert [balanced.get("/healthz")[0] for _ in range(6)] == [200] * 6
+    for guest, _ in bed.hosts:
+        assert _slot_stopped(guest, "blue" if serving_slot(guest) == "green" else "green")
