@@ -10,6 +10,12 @@ serving the same trivial FastAPI app (tests/fixtures/hello-app, `GET /`) over HT
   keepalive, a self-signed P-256 certificate standing in for Certbot's (TLS 1.2/1.3),
   gunicorn's access log on as in its tutorials.
 
+Then each deploys a new version under the same load: ours a release (a new record in the
+store; the host installs it into its idle slot and switches, app_host.release), the seed's
+recipe `systemctl restart` after changing its code. Printed: requests/s, p99 and failed
+requests over the whole window, from the moment the new version is published until it answers
+(plus 2 s).
+
 wrk runs on the outer machine, `-t2 -c32` for `--seconds`, against each guest's address with
 the domain resolved to it; both guests get the same vCPU and memory (the whole machine: on
 2 cores wrk competes with the guest, equally for both). Prints requests/s and p99 latency
@@ -24,10 +30,14 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +64,7 @@ from tests.boot.harness import (  # noqa: E402
     hosts_entry,
     wait_for,
 )
-from tests.boot.host_parts import BUILD_REQUIREMENTS, HELLO_PROJECT, publish_for_hosts  # noqa: E402
+from tests.boot.host_parts import BUILD_REQUIREMENTS, HELLO_PROJECT, publish_for_hosts, publish_release  # noqa: E402
 
 DOMAIN = "bench.example.test"
 SEED_REQUIREMENTS = ("gunicorn==27.0.1", "uvicorn[standard]", "fastapi")
@@ -75,6 +85,60 @@ def _wrk(argv_prefix: list[str], url: str, seconds: int) -> Result:
         check=True,
         timeout=seconds + 60,
     ).stdout
+    return _parse(out)
+
+
+def _during(url: str, deploy: Callable[[], None], deployed: Callable[[], bool]) -> Result:
+    """wrk (10 s timeout) from `deploy()` until `deployed()` holds, plus 2 s."""
+    load = subprocess.Popen(
+        ["wrk", "-t2", "-c32", "-d600s", "--timeout=10s", "--latency", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(2)
+        deploy()
+        wait_for(deployed, timeout=400, interval=0.5, what="the new version answering")
+        time.sleep(2)
+    finally:
+        load.send_signal(signal.SIGINT)
+        out = load.communicate(timeout=60)[0]
+    return _parse(out)
+
+
+def _hello_version(root: Path, version: str) -> Path:
+    """The hello app answering `version` too, so a deploy can be told apart."""
+    project = root / f"hello-{version}" / "hello-app"
+    shutil.copytree(HELLO_PROJECT, project, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    module = project / "hello_app" / "__init__.py"
+    module.write_text(module.read_text().replace('return {"hello": "world"}', f'return {{"hello": "world", "version": "{version}"}}'))
+    return project
+
+
+def _release(s3: S3Server, spec: AppHostSpec, root: Path, version: str) -> Callable[[], None]:
+    """Ours: the new version's archive into the bucket, then its release record."""
+    artifact = project_artifact(_hello_version(root, version))
+    s3.put("bench", artifact.ref.key, artifact.path.read_bytes())
+    new = spec.model_copy(update={"app": spec.app.model_copy(update={"package": artifact.ref})})
+    return lambda: print(f"released {publish_release(s3, new)}")
+
+
+def _restart(guest: Guest, version: str) -> Callable[[], None]:
+    """The seed's recipe: edit the code, `systemctl restart`."""
+
+    def deploy() -> None:
+        guest.exec(["sed", "-i", f"s/return .*/return {{'hello': 'world', 'version': '{version}'}}/", "/opt/seed/main.py"])
+        guest.exec(["systemctl", "restart", "seed.service"])
+
+    return deploy
+
+
+def _answers(address: str, version: str) -> Callable[[], bool]:
+    return lambda: f'"{version}"'.encode() in _answer(address)
+
+
+def _parse(out: str) -> Result:
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
     p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -131,6 +195,24 @@ def _seed_user_data(index_url: str, index_host: str) -> str:
     return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False)
 
 
+def _answer(address: str, port: int = 443) -> bytes:
+    import http.client
+    import socket
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection((address, port), 5) as raw, context.wrap_socket(raw, server_hostname=DOMAIN) as tls:
+            connection = http.client.HTTPConnection(DOMAIN)
+            connection.sock = tls
+            connection.request("GET", "/", headers={"Host": DOMAIN})
+            response = connection.getresponse()
+            return response.read() if response.status == 200 else b""
+    except OSError:
+        return b""
+
+
 def _serving(address: str, port: int = 443) -> bool:
     import http.client
     import socket
@@ -152,6 +234,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15, help="length of each wrk run (default 15)")
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per target (default 3)")
+    parser.add_argument("--deploys", type=int, default=2, help="deploys under load per target (default 2)")
     args = parser.parse_args()
     rootfs = build_base_rootfs(REPO / ".cache" / "boot", base_packages=BASE_PACKAGES)
     results: dict[str, list[Result]] = {}
@@ -183,6 +266,7 @@ def main() -> None:
                             database_url=postgres.create_database("bench", "bench", secrets.token_urlsafe(12), host=outer),
                             refresh_package_index=False,
                         )
+                        publish_release(s3, spec)
                         user_data = render_user_data(spec).cloud_config
                     else:
                         user_data = _seed_user_data(index.url_for(outer), outer)
@@ -202,11 +286,19 @@ def main() -> None:
                         results[f"{label}: app alone (127.0.0.1:8000)"] = [
                             _wrk(inside, "http://127.0.0.1:8000/", args.seconds) for _ in range(args.runs)
                         ]
+                    # A new version under load: a release (ours), `systemctl restart` (the seed's).
+                    deploys: list[Result] = []
+                    for number in range(1, args.deploys + 1):
+                        version = f"2.{number}"
+                        deploy = _release(s3, spec, root, version) if label == "ours" else _restart(guest, version)
+                        with hosts_entry(DOMAIN, network.guest_address):
+                            deploys.append(_during(f"https://{DOMAIN}/", deploy, _answers(address, version)))
+                    results[f"{label}: during a deploy (whole window)"] = deploys
                 finally:
                     if guest is not None:
                         guest.stop()
                     network.close()
-    print(f"{'target':44} {'req/s (median)':>15} {'p99 ms (median)':>16} {'errors':>7}")
+    print(f"{'target':44} {'req/s (median)':>15} {'p99 ms (median)':>16} {'failed':>7}")
     for label, runs in results.items():
         print(
             f"{label:44} {statistics.median(run.requests_per_second for run in runs):>15.0f} "
