@@ -197,6 +197,7 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
             ReleaseWatchArgs(
                 app_name=config.app_name,
                 release_id=foundation.release_id,
+                attempt_id=foundation.release_attempt_id,
                 endpoint_url=storage.bucket_s3_public_endpoint,
                 bucket=storage.bucket_name,
                 region=config.region,

@@ -48,8 +48,9 @@ class Foundation:
     storage: ObjectStorage
     artifacts: HostArtifacts
     host_spec: pulumi.Output[AppHostSpec]
-    # The app version the hosts are to run (ReleaseRecord.id).
+    # The app version the hosts are to run, and this attempt of it (ReleaseRecord).
     release_id: pulumi.Output[str]
+    release_attempt_id: pulumi.Output[str]
 
 
 def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> Foundation:
@@ -130,4 +131,5 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
         in_region,
     )
     release_id = host_spec.apply(lambda spec: release_record(spec).id)
-    return Foundation(in_region, network, hosts_group, database, storage, artifacts, host_spec, release_id)
+    attempt_id = host_spec.apply(lambda spec: release_record(spec).attempt_id)
+    return Foundation(in_region, network, hosts_group, database, storage, artifacts, host_spec, release_id, attempt_id)

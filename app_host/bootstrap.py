@@ -32,8 +32,12 @@ def install_units(config: HostConfig) -> list[str]:
 
 def start_app(config: HostConfig) -> None:
     """The current release into the first slot, then the timer that follows later ones."""
-    release.first_release(config, open_store(StoreConfig.load()))
-    systemctl("enable", "--now", RELEASE_TIMER)
+    try:
+        with release.host_lock():
+            release.first_release(config, open_store(StoreConfig.load()))
+    finally:
+        # After a failure too: the timer tries the first release again and keeps reporting.
+        systemctl("enable", "--now", RELEASE_TIMER)
 
 
 def start_proxy(config: HostConfig) -> None:
@@ -75,7 +79,14 @@ def bootstrap(config: HostConfig) -> None:
     systemctl("restart", "systemd-journald")
     systemctl("try-reload-or-restart", "ssh.service", check=False)
     log(f"tooling units: {', '.join(install_units(config)) or 'none'}")
-    start_app(config)
+    try:
+        start_app(config)
+        app_failure = None
+    except release.ReleaseFailed as error:
+        # The rest of the host still comes up (Nginx answers 502, the gate stays closed), so
+        # that the timer's next try of the release is all it takes to serve.
+        app_failure = error
+        warn(f"the app did not start: {error}; app-host-release.timer tries again")
     start_proxy(config)
     if config.health_gate_port:
         # Opens its port once the app answers through Nginx: until then the load balancer
@@ -89,4 +100,7 @@ def bootstrap(config: HostConfig) -> None:
             systemctl("enable", "--now", "app-host-backup.timer")
         except CommandFailed as error:
             warn(f"database dumps are not scheduled ({error})")
+    if app_failure is not None:
+        # cloud-init reports the boot as failed; the host's release report says why.
+        raise app_failure
     log("done")

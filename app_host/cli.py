@@ -57,8 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     config = HostConfig.load()
     if args.command == "bootstrap":
         from .bootstrap import bootstrap
+        from .release import ReleaseFailed
+        from .system import log
 
-        bootstrap(config)
+        try:
+            bootstrap(config)
+        except ReleaseFailed as error:
+            log(f"the host is up but its app is not: {error}")
+            return 1
     elif args.command == "release":
         return _release(config)
     elif args.command == "health-gate":

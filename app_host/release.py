@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import hashlib
 import http.client
 import json
@@ -33,8 +34,9 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,8 +72,13 @@ ACTIVE_DIR = Path("/var/lib/app-host/active")
 # Longer than Nginx keeps an upstream connection (keepalive_time, keepalive_timeout): by then
 # every connection to the old slot is closed from Nginx's side.
 DRAIN_SECONDS = 45
+DRAIN_GRACE_SECONDS = 2
 # How long a host waits for a batch place before trying again on the next timer run.
 BATCH_WAIT_SECONDS = 240
+# Reports while a host works on a release: well inside the watch's freshness window.
+HEARTBEAT_SECONDS = 30
+# One release step at a time on a host (the first boot's and the timer's).
+HOST_LOCK = Path("/run/app-host/release.lock")
 
 
 class ReleaseFailed(Exception):
@@ -120,6 +127,8 @@ class ReleaseRecord:
     batch_size: int = 1
     # How long a new slot may take to answer its readiness path before it is abandoned.
     ready_timeout_seconds: int = 300
+    # Raised to try a version again after it was abandoned (releaseAttempt).
+    attempt: int = 1
 
     @property
     def id(self) -> str:
@@ -127,17 +136,27 @@ class ReleaseRecord:
         what = json.dumps({"requirements": self.requirements, "artifact_sha256": self.artifact_sha256}, sort_keys=True)
         return f"{_LABEL.sub('-', self.label)[:60]}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
 
+    @property
+    def attempt_id(self) -> str:
+        """This try of the release: an abandoned marker names it, so a new attempt (or other
+        rollout settings) tries the same version again."""
+        whole = json.dumps(asdict(self), sort_keys=True)
+        return f"{self.id}-{hashlib.sha256(whole.encode()).hexdigest()[:8]}"
+
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "id": self.id}, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, data: bytes) -> ReleaseRecord:
-        """Parse a record; a record whose id does not match its content is refused (it was
-        edited by hand or cut short)."""
+        """Parse a record; a record whose id does not match its content is refused (cut short
+        or corrupted; the id is a plain digest, no signature: who may write the bucket's
+        releases/ prefix decides what hosts run)."""
         try:
             values = json.loads(data)
             stated = values.pop("id")
-            record = cls(**values)
+            # Fields a newer stack added are ignored: hosts keep their tooling until replaced.
+            known = {name: value for name, value in values.items() if name in cls.__dataclass_fields__}
+            record = cls(**known)
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise ReleaseFailed(f"the release record is not one: {error}") from None
         if not (
@@ -147,6 +166,7 @@ class ReleaseRecord:
             and record.batch_size >= 1
             and isinstance(record.ready_timeout_seconds, int)
             and record.ready_timeout_seconds >= 1
+            and isinstance(record.attempt, int)
         ):
             raise ReleaseFailed("the release record has a field of the wrong type or range")
         if stated != record.id:
@@ -229,7 +249,8 @@ def install(config: HostConfig, store: Store, record: ReleaseRecord, slot: str) 
         # The app's own file, pinned by its digest; the requirements name it at this path.
         fetch_artifact(store, record.artifact_key, record.artifact_sha256)
     requirements = directory / "requirements.txt"
-    atomic_write(requirements, record.requirements.encode())
+    # Root only: the index URL may hold its password (pip runs as root).
+    atomic_write(requirements, record.requirements.encode(), mode=0o600)
     venv = directory / "venv"
     log(f"installing {record.label} ({record.id}) into the {slot} slot")
     run(["python3", "-m", "venv", str(venv)])
@@ -247,7 +268,7 @@ def install(config: HostConfig, store: Store, record: ReleaseRecord, slot: str) 
     quoted = record.label.replace("\\", "\\\\").replace('"', '\\"')
     atomic_write(directory / "release.env", f'APP_RELEASE="{quoted}"\nSENTRY_RELEASE="{quoted}"\n'.encode())
     # Last: a slot with release.json is completely installed.
-    atomic_write(directory / "release.json", record.to_json().encode())
+    atomic_write(directory / "release.json", record.to_json().encode(), mode=0o600)
 
 
 def _start_migration(config: HostConfig, slot: str, timeout_seconds: float) -> None:
@@ -363,13 +384,14 @@ def start_and_wait_ready(config: HostConfig, record: ReleaseRecord, slot: str) -
 
 def switch(config: HostConfig, slot: str) -> None:
     """Point Nginx's upstream at `slot`, atomically, and make it the slot that boots."""
+    # Boot order first: a failure here leaves the old slot serving and booting.
+    systemctl("enable", *_units(config.app_name, slot))
     link = active_link(config.app_name)
     link.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     partial = link.with_name(f".{link.name}.new")
     partial.unlink(missing_ok=True)
     partial.symlink_to(slot_socket(config.app_name, slot))
     os.replace(partial, link)
-    systemctl("enable", *_units(config.app_name, slot))
     for other in SLOTS:
         if other != slot:
             systemctl("disable", *_units(config.app_name, other), check=False)
@@ -393,6 +415,9 @@ def drain(config: HostConfig, slot: str, wait_seconds: float = DRAIN_SECONDS) ->
     graceful stop then lets requests in progress finish)."""
     path = slot_socket(config.app_name, slot)
     deadline = time.monotonic() + wait_seconds
+    # A connection Nginx opened just before the switch may still wait in the backlog (not
+    # counted until accepted): give it time to be accepted and answered.
+    time.sleep(DRAIN_GRACE_SECONDS)
     while connections(path) and time.monotonic() < deadline:
         time.sleep(0.5)
     left = connections(path)
@@ -421,7 +446,7 @@ def batch_place(config: HostConfig, batch_size: int, wait_seconds: float) -> Ite
 
 
 def _abandoned(config: HostConfig, store: Store, record: ReleaseRecord) -> str | None:
-    data = store.get(abandoned_key(config.app_name, record.id))
+    data = store.get(abandoned_key(config.app_name, record.attempt_id))
     if data is None:
         return None
     try:
@@ -433,7 +458,7 @@ def _abandoned(config: HostConfig, store: Store, record: ReleaseRecord) -> str |
 
 def _abandon(config: HostConfig, store: Store, record: ReleaseRecord, reason: str) -> None:
     body = {"host": host_id(), "reason": reason[-500:], "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
-    store.put(abandoned_key(config.app_name, record.id), json.dumps(body).encode(), "application/json")
+    store.put(abandoned_key(config.app_name, record.attempt_id), json.dumps(body).encode(), "application/json")
 
 
 def _wait_for_record(config: HostConfig, store: Store, wait_seconds: float) -> ReleaseRecord:
@@ -454,29 +479,91 @@ def _wait_for_record(config: HostConfig, store: Store, wait_seconds: float) -> R
         delay = min(delay * 2, 15)
 
 
+@contextlib.contextmanager
+def host_lock(path: Path = HOST_LOCK) -> Iterator[None]:
+    """Held by whatever installs or switches on this host, so the timer never works on a
+    slot while the first boot does."""
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def first_release(config: HostConfig, store: Store, wait_seconds: float = 600) -> ReleaseRecord:
     """First boot: install the current release into the blue slot and start it. No readiness
     wait: there is nothing older to keep serving, and an app whose database is away still
-    starts (readiness 503) and migrates once the database is back."""
+    starts (readiness 503) and migrates once the database is back.
+
+    A failure is reported as 'boot-failed' with its reason (the deploy step's watch names the
+    host and stops), and the timer tries again: an index or a store that was down heals."""
     record = _wait_for_record(config, store, wait_seconds)
-    install(config, store, record, SLOTS[0])
-    switch(config, SLOTS[0])
-    socket_unit, service_unit = _units(config.app_name, SLOTS[0])
-    systemctl("start", socket_unit)
-    # Pulls in the slot's migration first (Wants/After); fails here if the app cannot start.
-    systemctl("start", service_unit)
+    abandoned = _abandoned(config, store, record)
+    if abandoned:
+        # The fleet keeps the previous release; this host has none to fall back on, so it
+        # serves nothing rather than what failed elsewhere, and says so until a new record.
+        report(config, store, "boot-failed", record, f"the current release was {abandoned}")
+        raise ReleaseFailed(f"the current release was {abandoned}; set another version")
+    try:
+        install(config, store, record, SLOTS[0])
+        switch(config, SLOTS[0])
+        socket_unit, service_unit = _units(config.app_name, SLOTS[0])
+        systemctl("start", socket_unit)
+        # Pulls in the slot's migration first (Wants/After); fails here if the app cannot start.
+        systemctl("start", service_unit)
+    except (CommandFailed, ArtifactRejected, OSError, subprocess.TimeoutExpired) as error:
+        reason = str(error)
+        # Nothing half-installed stays pointed at: the next try starts over.
+        active_link(config.app_name).unlink(missing_ok=True)
+        report(config, store, "boot-failed", record, reason)
+        raise ReleaseFailed(f"the first release did not start: {reason}") from None
     report(config, store, "serving", record)
     return record
 
 
+@contextlib.contextmanager
+def heartbeat(
+    config: HostConfig, store: Store, state: str, record: ReleaseRecord, every_seconds: float = HEARTBEAT_SECONDS
+) -> Iterator[Callable[[str], None]]:
+    """Report `state` now and again every `every_seconds` while the block runs (a wait for a
+    batch place, an install, a migration: minutes in which the deploy step must still see
+    this host as alive). The block changes the state through the function it gets; '' stops."""
+    current = [state]
+    stop = threading.Event()
+
+    def beat(new_state: str) -> None:
+        current[0] = new_state
+        if new_state:
+            report(config, store, new_state, record)
+
+    def run() -> None:
+        while not stop.wait(every_seconds):
+            if current[0]:
+                report(config, store, current[0], record)
+
+    beat(state)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield beat
+    finally:
+        stop.set()
+        thread.join(timeout=every_seconds + 15)
+
+
 def converge(config: HostConfig, store: Store, *, batch_wait_seconds: float = BATCH_WAIT_SECONDS) -> str:
     """Bring this host to the store's current release; returns what happened, in a word."""
+    with host_lock():
+        return _converge(config, store, batch_wait_seconds)
+
+
+def _converge(config: HostConfig, store: Store, batch_wait_seconds: float) -> str:
     record = read_record(config, store)
     if record is None:
         log(f"no release in the store ({record_key(config.app_name)}); nothing to do")
         return "no-record"
     active = active_slot(config.app_name)
     if active is None:
+        # The first boot's release failed (or never ran): try again.
         first_release(config, store, wait_seconds=0)
         return "installed"
     serving = slot_release(config.app_name, active)
@@ -488,26 +575,31 @@ def converge(config: HostConfig, store: Store, *, batch_wait_seconds: float = BA
         report(config, store, "abandoned", record, reason)
         return "abandoned"
     target = SLOTS[1] if active == SLOTS[0] else SLOTS[0]
-    with batch_place(config, record.batch_size, batch_wait_seconds):
+    with heartbeat(config, store, "waiting for a batch place", record) as beat, batch_place(
+        config, record.batch_size, batch_wait_seconds
+    ):
         # Another host may have failed it while this one waited for a place.
         reason = _abandoned(config, store, record)
         if reason:
+            beat("")
             report(config, store, "abandoned", record, reason)
             return "abandoned"
-        report(config, store, "releasing", record)
+        beat("releasing")
         try:
             install(config, store, record, target)
             if config.migration:
                 _start_migration(config, target, record.ready_timeout_seconds)
             seconds = start_and_wait_ready(config, record, target)
+            switch(config, target)
         except (ReleaseFailed, CommandFailed, ArtifactRejected, OSError, subprocess.TimeoutExpired) as error:
+            beat("")
             reason = str(error)
             warn(f"release {record.id} abandoned: {reason}")
             _stop_slot(config.app_name, target)
             _abandon(config, store, record, reason)
             report(config, store, "failed", record, reason)
             raise ReleaseFailed(reason) from None
-        switch(config, target)
+        beat("")
         log(f"switched to {record.label} ({record.id}) in the {target} slot, ready after {seconds:.1f}s")
         report(config, store, "serving", record)
     drain(config, active)

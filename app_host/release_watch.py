@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import ConfigError, StoreConfig
 from .release import REPORTS_PREFIX, abandoned_key
@@ -39,6 +39,8 @@ class FleetState:
     # Live hosts not on the release yet: host -> what its report says.
     behind: dict[str, str]
     abandoned: str | None
+    # Live hosts whose first release did not start: host -> why.
+    boot_failed: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         behind = "; ".join(f"{host}: {state}" for host, state in sorted(self.behind.items()))
@@ -52,9 +54,12 @@ def _age_seconds(stamp: str, now: datetime.datetime) -> float:
         return float("inf")
 
 
-def fleet_state(store: Store, app_name: str, release_id: str, now: datetime.datetime) -> FleetState:
+def fleet_state(store: Store, app_name: str, release_id: str, now: datetime.datetime, attempt_id: str = "") -> FleetState:
+    """Who serves `release_id`; `attempt_id` (ReleaseRecord.attempt_id) names its abandoned
+    marker."""
     serving: list[str] = []
     behind: dict[str, str] = {}
+    boot_failed: dict[str, str] = {}
     for key in store.keys(f"{REPORTS_PREFIX}{app_name}/hosts/"):
         data = store.get(key)
         try:
@@ -64,12 +69,15 @@ def fleet_state(store: Store, app_name: str, release_id: str, now: datetime.date
         if _age_seconds(report.get("at", ""), now) > FRESH_SECONDS:
             continue
         host = str(report.get("host") or key.rsplit("/", 1)[-1].removesuffix(".json"))
+        # About this release: an older one's failure is what a new record may be fixing.
+        if report.get("state") == "boot-failed" and report.get("release") == release_id:
+            boot_failed[host] = str(report.get("detail") or "no reason given")
         if report.get("serving") == release_id:
             serving.append(host)
         else:
             detail = f" ({report['detail']})" if report.get("detail") else ""
             behind[host] = f"{report.get('state', 'unknown')}, serving {report.get('serving_label') or 'nothing'}{detail}"
-    marker = store.get(abandoned_key(app_name, release_id))
+    marker = store.get(abandoned_key(app_name, attempt_id or release_id))
     abandoned = None
     if marker is not None:
         try:
@@ -77,7 +85,7 @@ def fleet_state(store: Store, app_name: str, release_id: str, now: datetime.date
             abandoned = f"abandoned on {values.get('host')}: {values.get('reason')}"
         except ValueError:
             abandoned = "abandoned"
-    return FleetState(tuple(sorted(serving)), behind, abandoned)
+    return FleetState(tuple(sorted(serving)), behind, abandoned, boot_failed)
 
 
 def watch(
@@ -85,6 +93,7 @@ def watch(
     app_name: str,
     release_id: str,
     *,
+    attempt_id: str,
     min_hosts: int,
     timeout_seconds: float,
     interval_seconds: float = 5,
@@ -98,13 +107,16 @@ def watch(
     while True:
         state: FleetState | None = None
         try:
-            state = fleet_state(store, app_name, release_id, now())
+            state = fleet_state(store, app_name, release_id, now(), attempt_id)
         except StoreUnavailable as error:
             problem = f"store unreachable: {error}"
         else:
             problem = ""
             if state.abandoned:
                 raise ReleaseNotServed(f"release {release_id} {state.abandoned}; {state.describe()}")
+            if state.boot_failed:
+                failures = "; ".join(f"{host} failed to boot: {reason}" for host, reason in sorted(state.boot_failed.items()))
+                raise ReleaseNotServed(f"release {release_id}: {failures}")
             if len(state.serving) >= min_hosts and not state.behind:
                 return state
         line = problem or (state.describe() if state else "")
@@ -125,13 +137,14 @@ def main() -> int:
     try:
         store = open_store(StoreConfig.from_values(environment, "the environment"))
         app_name, release_id = environment["RELEASE_APP"], environment["RELEASE_ID"]
+        attempt_id = environment["RELEASE_ATTEMPT_ID"]
         min_hosts = int(environment.get("RELEASE_MIN_HOSTS", "1"))
         timeout = float(environment.get("RELEASE_TIMEOUT_SECONDS", "900"))
     except (ConfigError, KeyError, ValueError) as error:
         print(f"release watch: bad settings: {error}", file=sys.stderr)
         return 2
     try:
-        state = watch(store, app_name, release_id, min_hosts=min_hosts, timeout_seconds=timeout)
+        state = watch(store, app_name, release_id, attempt_id=attempt_id, min_hosts=min_hosts, timeout_seconds=timeout)
     except ReleaseNotServed as error:
         print(f"release watch: {error}", file=sys.stderr)
         return 1

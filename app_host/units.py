@@ -62,8 +62,9 @@ Wants=network-online.target
 [Service]
 Type=oneshot
 ExecStart={TOOL} release
-# Install, migrations, readiness, a wait for a batch place and the drain, with room to spare.
-TimeoutStartSec=45min
+# Install (pip: 15 min at most per run), migration and readiness (up to an hour each), a
+# wait for a batch place and the drain, with room to spare.
+TimeoutStartSec=3h
 # pip builds beside the serving app: it yields the CPU to it.
 Nice=10
 CPUWeight=20

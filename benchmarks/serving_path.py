@@ -121,7 +121,7 @@ def _release(s3: S3Server, spec: AppHostSpec, root: Path, version: str) -> Calla
     artifact = project_artifact(_hello_version(root, version))
     s3.put("bench", artifact.ref.key, artifact.path.read_bytes())
     new = spec.model_copy(update={"app": spec.app.model_copy(update={"package": artifact.ref})})
-    return lambda: print(f"released {publish_release(s3, new)}")
+    return lambda: print(f"released {publish_release(s3, new).id}")
 
 
 def _restart(guest: Guest, version: str) -> Callable[[], None]:

@@ -150,6 +150,7 @@ def release_record(spec: AppHostSpec) -> ReleaseRecord:
         artifact_sha256=package.sha256 if package else "",
         batch_size=spec.release_batch_size,
         ready_timeout_seconds=spec.release_ready_timeout_seconds,
+        attempt=spec.release_attempt,
     )
 
 

@@ -19,7 +19,7 @@ from pydantic import Field
 from fastapi_deploy.app_host.release import record_key
 from fastapi_deploy.artifacts import LocalArtifact, tooling_artifact
 from fastapi_deploy.cloud_init.render import release_record
-from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
+from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token, secret
 from fastapi_deploy.components._user_data import HostSpecInput
 
 __all__ = ["HostArtifacts", "HostArtifactsArgs"]
@@ -53,9 +53,10 @@ class HostArtifacts(pulumi.ComponentResource):
         super().__init__(project_token("storage", "HostArtifacts"), name, None, opts)
         shipped = {item.ref.key: item for item in (tooling_artifact(), *args.artifacts)}
         self.object_keys = sorted(shipped)
+        uploads = []
         for key in self.object_keys:
             artifact = shipped[key]
-            volcengine.tos.BucketObject(
+            upload = volcengine.tos.BucketObject(
                 # Named by the file name: a rebuilt artifact replaces this resource (new key
                 # first, the old object deleted once the hosts' configuration names the new one).
                 f"{name}-{artifact.ref.name}",
@@ -70,6 +71,7 @@ class HostArtifacts(pulumi.ComponentResource):
                 public_acl="private",
                 opts=child(self),
             )
+            uploads.append(upload)
         if args.host_spec is not None:
             spec = pulumi.Output.from_input(args.host_spec)
             # Updated in place when the version changes: the provider rewrites an object whose
@@ -81,10 +83,11 @@ class HostArtifacts(pulumi.ComponentResource):
                 bucket_name=args.bucket_name,
                 object_name=spec.apply(lambda value: record_key(value.app_name)),
                 # Secret: the spec is, and the record may name a private index with its password.
-                content=pulumi.Output.secret(spec.apply(lambda value: release_record(value).to_json())),
+                content=secret(spec.apply(lambda value: release_record(value).to_json())),
                 content_type="application/json",
                 encryption="AES256",
                 public_acl="private",
-                opts=child(self),
+                # After the files it names: a host reading a new record finds its artifact.
+                opts=child(self, depends_on=uploads),
             )
         self.register_outputs({"object_keys": self.object_keys})

@@ -3,8 +3,9 @@ and fails naming the hosts and the reason when one does not.
 
 The hosts follow the release record in the bucket on their own (app_host.release); this
 component runs `app_host.release_watch` where `pulumi up` runs, reading the hosts' reports
-from the bucket through its public endpoint with the hosts' (read-only there) key. It runs
-again whenever the release changes.
+from the bucket through its public endpoint with the hosts' key (a secret in the state already,
+as an output of its access key; the machine running `pulumi up` holds cloud credentials
+anyway). It runs again whenever the release changes.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def watch_command(project_dir: Path | None = None) -> str:
 class ReleaseWatchArgs(ComponentArgs):
     app_name: str = Field(description="The app's name on the hosts (appName). Required.")
     release_id: StrInput = Field(description="The release to wait for (ReleaseRecord.id). Required.")
+    attempt_id: StrInput = Field(
+        description="This attempt of it (ReleaseRecord.attempt_id), which names an abandoned marker. Required."
+    )
     endpoint_url: str = Field(description="S3 endpoint of the bucket reachable from here (TOS's public one). Required.")
     bucket: StrInput = Field(description="The bucket the hosts report into. Required.")
     region: str = Field(description="The bucket's region. Required.")
@@ -67,6 +71,7 @@ class ReleaseWatch(pulumi.ComponentResource):
             environment={
                 "RELEASE_APP": args.app_name,
                 "RELEASE_ID": args.release_id,
+                "RELEASE_ATTEMPT_ID": args.attempt_id,
                 "RELEASE_MIN_HOSTS": str(args.min_hosts),
                 "RELEASE_TIMEOUT_SECONDS": str(args.timeout_seconds),
                 "STORE_KIND": "s3",
@@ -78,7 +83,8 @@ class ReleaseWatch(pulumi.ComponentResource):
                 "STORE_ACCESS_KEY_ID": pulumi.Output.secret(args.access_key_id),
                 "STORE_SECRET_ACCESS_KEY": pulumi.Output.secret(args.secret_access_key),
             },
-            triggers=[args.release_id],
+            # A new version, or a new attempt of the same one.
+            triggers=[args.release_id, args.attempt_id],
             opts=child(self),
         )
         self.output = watch.stdout

@@ -587,8 +587,14 @@ class AppHostSpec(BaseModel):
         default=300,
         ge=10,
         le=3600,
-        description="How long a host gives a new release (install, migration, readiness) before "
-        "it abandons it for the fleet and keeps the old one serving. Default 300.",
+        description="How long a host gives a new release's migration, and then its readiness, "
+        "before it abandons it for the fleet and keeps the old one serving. Default 300.",
+    )
+    release_attempt: int = Field(
+        default=1,
+        ge=1,
+        description="Raise it to try a version again after the fleet abandoned it (the hosts "
+        "never retry an abandoned release by themselves). Default 1.",
     )
     refresh_package_index: bool = Field(
         default=True,

@@ -477,11 +477,20 @@ class StackConfig(BaseModel):
     )
     release_ready_timeout_seconds: int = _setting(
         300,
-        "How long a host gives a new app version (install, migrations, readiness) before it "
-        "abandons it for the whole fleet and keeps the old version serving. Default 300.",
+        "How long a host gives a new app version's migrations, and then its readiness, before "
+        "it abandons the version for the whole fleet and keeps the old one serving (the "
+        "install is bounded on its own). Default 300.",
         fix="set a number of seconds from 10 to 3600",
         ge=10,
         le=3600,
+    )
+    release_attempt: int = _setting(
+        1,
+        "Raise it to try the same app version again after the hosts abandoned it (a failed "
+        "install, migration or readiness on one host stops the version for the whole fleet, "
+        "and they never retry it by themselves). Default 1.",
+        fix="set a whole number, 1 or more, higher than the last attempt",
+        ge=1,
     )
     release_watch_minutes: int = _setting(
         20,
@@ -1001,6 +1010,7 @@ class StackConfig(BaseModel):
             backup_prefix=self.backups_prefix,
             release_batch_size=self.release_batch_size,
             release_ready_timeout_seconds=self.release_ready_timeout_seconds,
+            release_attempt=self.release_attempt,
         )
 
     def _validated_host_spec(self) -> AppHostSpec:
@@ -1034,6 +1044,7 @@ _HOST_KEYS = {
     "backup_prefix": "backupsPrefix",
     "release_batch_size": "releaseBatchSize",
     "release_ready_timeout_seconds": "releaseReadyTimeoutSeconds",
+    "release_attempt": "releaseAttempt",
     "database_url": "databaseUser",
     "": "appName",
 }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from fastapi_deploy.app_host.release import ReleaseRecord
 from fastapi_deploy.stack_model import AppHostSpec, AppSpec, S3StoreSpec
 
 from .harness import Guest, S3Server
@@ -51,16 +52,16 @@ def publish_for_hosts(s3: S3Server, bucket: str, address: str, *, app_project: P
     )
 
 
-def publish_release(s3: S3Server, spec: AppHostSpec) -> str:
+def publish_release(s3: S3Server, spec: AppHostSpec) -> ReleaseRecord:
     """Do what the stack does for an app version: write its release record where the hosts
-    of `spec` read it (its app's file must be in the bucket already). Returns the release id."""
+    of `spec` read it (its app's file must be in the bucket already). Returns the record."""
     from fastapi_deploy.app_host.release import record_key
     from fastapi_deploy.cloud_init.render import release_record
 
     assert isinstance(spec.store, S3StoreSpec)
     record = release_record(spec)
     s3.put(spec.store.bucket, record_key(spec.app_name), record.to_json().encode())
-    return record.id
+    return record
 
 
 def serving_slot(guest: Guest, app_name: str = "api") -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from fastapi_deploy.app_host.config import StoreConfig
-from fastapi_deploy.app_host.release import abandoned_key, report_key
+from fastapi_deploy.app_host.release import ReleaseRecord, abandoned_key, report_key
 from fastapi_deploy.app_host.release_watch import ReleaseNotServed, watch
 from fastapi_deploy.app_host.store import S3Store
 from fastapi_deploy.artifacts import LocalArtifact, project_artifact
@@ -39,6 +39,7 @@ from tests.boot.harness import (
     Guest,
     GuestFactory,
     HostNetwork,
+    HostNetworkFactory,
     PackageIndex,
     PostgresServer,
     S3Server,
@@ -116,13 +117,14 @@ class Bed:
     work: Path
     hosts: list[tuple[Guest, HostNetwork]] = field(default_factory=list)
 
-    def release(self, artifact: LocalArtifact, **rollout: int) -> tuple[AppHostSpec, str]:
+    def release(self, artifact: LocalArtifact, **rollout: int | str) -> tuple[AppHostSpec, ReleaseRecord]:
         """What `pulumi up` does with a new version: its file into the bucket, the record
-        rewritten. Returns the spec and the release id."""
+        rewritten. Returns the spec and the record."""
         self.s3.put(BUCKET, artifact.ref.key, artifact.path.read_bytes())
         spec = self.spec.model_copy(update={"app": self.spec.app.model_copy(update={"package": artifact.ref}), **rollout})
         # The hosts' user data does not change with the version.
-        assert render_user_data(spec).cloud_config == self.user_data
+        if spec.app_name == self.spec.app_name:
+            assert render_user_data(spec).cloud_config == self.user_data
         return spec, publish_release(self.s3, spec)
 
     def version(self, address: str) -> str:
@@ -261,7 +263,7 @@ def test_a_new_version_rolls_through_the_fleet_one_host_at_a_time_without_a_fail
         release: dict[str, str] = {}
 
         def publish() -> None:
-            release["id"] = bed.release(v2)[1]
+            release["id"] = bed.release(v2)[1].id
 
         def done() -> bool:
             return bed.versions() == ["0.2.0", "0.2.0"] and all(_slot_stopped(guest, "blue") for guest, _ in bed.hosts)
@@ -287,7 +289,7 @@ def test_a_new_version_rolls_through_the_fleet_one_host_at_a_time_without_a_fail
         # Enabled for the next boot: the new slot, not the old.
         enabled = guest.exec(["systemctl", "is-enabled", "api@green.service", "api@blue.service"], check=False).stdout.split()
         assert enabled == ["enabled", "disabled"], enabled
-    watched = watch(bed.store(), "api", release["id"], min_hosts=2, timeout_seconds=30, say=lambda _: None)
+    watched = watch(bed.store(), "api", release["id"], attempt_id="", min_hosts=2, timeout_seconds=30, say=lambda _: None)
     assert len(watched.serving) == 2
 
 
@@ -316,18 +318,19 @@ def test_a_rollback_is_the_same_path_two_hosts_at_once(bed: Bed) -> None:
 
 def test_a_release_that_never_gets_ready_stops_at_the_first_host(bed: Bed) -> None:
     v3 = app_version(bed.work, "0.3.0", never_ready=True)
-    _, release_id = bed.release(v3)
+    _, record = bed.release(v3)
+    release_id = record.id
     client = bed.s3.client()
 
     def abandoned() -> bool:
         try:
-            client.head_object(Bucket=BUCKET, Key=abandoned_key("api", release_id))
+            client.head_object(Bucket=BUCKET, Key=abandoned_key("api", record.attempt_id))
             return True
         except Exception:
             return False
 
     wait_for(abandoned, timeout=300, interval=1, what="the broken release abandoned")
-    marker = json.loads(client.get_object(Bucket=BUCKET, Key=abandoned_key("api", release_id))["Body"].read())
+    marker = json.loads(client.get_object(Bucket=BUCKET, Key=abandoned_key("api", record.attempt_id))["Body"].read())
     assert re.search(r"not ready within 45s \(readiness 503", marker["reason"]), marker
     # Give the other host a few checks: it must not try.
     time.sleep(30)
@@ -337,9 +340,45 @@ def test_a_release_that_never_gets_ready_stops_at_the_first_host(bed: Bed) -> No
     states = sorted(bed.report(guest)["state"] for guest, _ in bed.hosts)
     assert states == ["abandoned", "abandoned"] or states == ["abandoned", "failed"], states
     with pytest.raises(ReleaseNotServed, match=rf"release {re.escape(release_id)} abandoned on .*not ready within 45s"):
-        watch(bed.store(), "api", release_id, min_hosts=2, timeout_seconds=30, say=lambda _: None)
+        watch(bed.store(), "api", release_id, attempt_id=record.attempt_id, min_hosts=2, timeout_seconds=30, say=lambda _: None)
     # The broken slot was stopped; the old one serves through the balancer.
     balanced = PinnedHttps(DOMAIN, BALANCER_ADDRESS, None)
     assert [balanced.get("/healthz")[0] for _ in range(6)] == [200] * 6
     for guest, _ in bed.hosts:
         assert _slot_stopped(guest, "blue" if serving_slot(guest) == "green" else "green")
+
+
+def test_a_host_whose_first_release_fails_reports_it_and_heals_once_the_record_is_fixed(
+    bed: Bed, guest_factory: GuestFactory, host_network_factory: HostNetworkFactory
+) -> None:
+    """A new host that cannot install the current release (here a pin its index does not
+    have) serves nothing: it says why in its report, the deploy step's watch names it at
+    once, and its timer keeps trying, so a fixed record (or an index back up) heals it."""
+    broken_app = bed.spec.app.model_copy(update={"package": None, "requirement": "notes-api-missing==9.9"})
+    spec = bed.spec.model_copy(update={"app_name": "api2", "app": broken_app})
+    release_id = publish_release(bed.s3, spec).id
+    network = host_network_factory()
+    guest = guest_factory("rel3", render_user_data(spec).cloud_config, network=network)
+    host = ""
+
+    def report() -> dict[str, str]:
+        nonlocal host
+        host = host or guest.exec(["cat", "/var/lib/cloud/data/instance-id"], check=False).stdout.strip()
+        try:
+            data = bed.s3.client().get_object(Bucket=BUCKET, Key=report_key("api2", host))["Body"].read()
+        except Exception:
+            return {}
+        return dict(json.loads(data))
+
+    wait_for(lambda: report().get("state") == "boot-failed", timeout=420, interval=1, what="the boot failure reported")
+    first = report()
+    assert "No matching distribution found for notes-api-missing==9.9" in first["detail"], first
+    with pytest.raises(ReleaseNotServed, match=rf"(?s){host} failed to boot: .*notes-api-missing==9\.9"):
+        watch(bed.store(), "api2", release_id, attempt_id="", min_hosts=1, timeout_seconds=60, say=lambda _: None)
+    # The timer tries again (and reports again) by itself.
+    wait_for(lambda: report().get("at", "") > first["at"], timeout=90, interval=1, what="a second try")
+    # Fixed: the sample app as released before; the host installs it and serves.
+    fixed = bed.release(project_artifact(APP_PROJECT), app_name="api2")[1]
+    wait_for(lambda: bed.version(network.guest_address) == "0.1.0", timeout=300, interval=1, what="the host healed")
+    served = watch(bed.store(), "api2", fixed.id, attempt_id=fixed.attempt_id, min_hosts=1, timeout_seconds=60, say=lambda _: None)
+    assert served.serving == (host,)

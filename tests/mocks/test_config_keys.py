@@ -160,6 +160,7 @@ ROWS = [
     Row("sentryDsn", {"sentryDsn": "https://k3y@o1.ingest.errors.notes-demo.cn/77"}, lambda run: (env("SENTRY_DSN")(run), env("SENTRY_RELEASE")(run), env("SENTRY_ENVIRONMENT")(run)), ("https://k3y@o1.ingest.errors.notes-demo.cn/77", "", "prod")),
     Row("releaseBatchSize", {"releaseBatchSize": 3}, release("batch_size"), 3),
     Row("releaseReadyTimeoutSeconds", {"releaseReadyTimeoutSeconds": 600}, release("ready_timeout_seconds"), 600),
+    Row("releaseAttempt", {"releaseAttempt": 2}, release("attempt"), 2),
     # Published, and named by the HTTP redirect (which would otherwise send browsers to :443).
     Row("devHttpsPort", {"devHttpsPort": 9443}, lambda run: (sorted(port["external"] for port in run.named("dev-app-host-container").inputs["ports"]), "https://$host:9443$request_uri" in file("/etc/nginx/sites-available/api.conf")(run)), ([8080, 9443], True), stack="dev"),
     Row("devHttpPort", {"devHttpPort": 9080}, lambda run: sorted(port["external"] for port in run.named("dev-app-host-container").inputs["ports"]), [8443, 9080], stack="dev"),

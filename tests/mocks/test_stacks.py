@@ -257,6 +257,10 @@ def test_the_hosts_install_exactly_the_files_the_stack_uploads(prod: ProgramRun)
     # written under the key the hosts read.
     release = objects[record_key("api")]
     assert (release["encryption"], release["publicAcl"], release["contentType"]) == ("AES256", "private", "application/json")
+    # Written after the files it names: a host that reads a new record finds its artifact.
+    record_object = prod.named("app-artifacts-release")
+    files = {item.urn for item in prod.of_type("volcengine:tos/bucketObject:BucketObject") if item.name != "app-artifacts-release"}
+    assert len(files) == 2 and files <= set(record_object.dependencies)
     # The fleet boots only after the objects exist.
     fleet = prod.one("fastapi-deploy:compute:AppFleet")
     artifacts = prod.one("fastapi-deploy:storage:HostArtifacts")
@@ -366,11 +370,12 @@ def test_the_deploy_waits_for_every_host_to_serve_the_release(prod: ProgramRun) 
     environment = watch.inputs["environment"]
     record = ReleaseRecord.from_json(prod.named("app-artifacts-release").inputs["content"].encode())
     assert environment["RELEASE_ID"] == record.id and environment["RELEASE_APP"] == "api"
+    assert environment["RELEASE_ATTEMPT_ID"] == record.attempt_id
     assert environment["STORE_ENDPOINT_URL"] == "https://tos-s3-cn-beijing.volces.com"
     assert (environment["STORE_BUCKET"], environment["STORE_ACCESS_KEY_ID"]) == (MOCK_BUCKET, "AKLTmockapp-files-hosts-key")
     assert environment["RELEASE_MIN_HOSTS"] == "2" and environment["RELEASE_TIMEOUT_SECONDS"] == "1200"
     assert watch.is_secret("environment")
-    assert watch.inputs["triggers"] == [record.id]
+    assert watch.inputs["triggers"] == [record.id, record.attempt_id]
     assert watch.inputs["create"].endswith(" -m fastapi_deploy.app_host.release_watch")
     # After the hosts exist.
     fleet = prod.one("fastapi-deploy:compute:AppFleet")
