@@ -92,6 +92,8 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
             region=config.region,
             backups_prefix=config.backups_prefix,
             backups_expire_days=config.backups_expire_days,
+            # The deploy step's own key, read-only on the hosts' reports.
+            watch_access_key=config.release_watch_minutes > 0,
         ),
         in_region,
     )

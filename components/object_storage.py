@@ -16,7 +16,14 @@ from fastapi_deploy.app_host.release import RELEASES_PREFIX, REPORTS_PREFIX
 from fastapi_deploy.components._base import ComponentArgs, child, project_token
 from fastapi_deploy.stack_model.host_spec import ARTIFACTS_PREFIX, TLS_PREFIX
 
-__all__ = ["HOST_PREFIXES", "ObjectStorage", "ObjectStorageArgs", "app_bucket_policy", "hosts_bucket_policy"]
+__all__ = [
+    "HOST_PREFIXES",
+    "ObjectStorage",
+    "ObjectStorageArgs",
+    "app_bucket_policy",
+    "hosts_bucket_policy",
+    "watch_bucket_policy",
+]
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{1,44}$")
 _REGION = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")
@@ -93,6 +100,20 @@ def hosts_bucket_policy(bucket_name: str, backups_prefix: str) -> str:
     )
 
 
+def watch_bucket_policy(bucket_name: str) -> str:
+    """IAM policy of the deploy step's key (ReleaseWatch): list the bucket (a missing report
+    is a 404, not a 403) and read the hosts' release reports; nothing else. It runs outside
+    the VPC, where the hosts' key (which writes the certificate and reads the dumps) has no
+    business."""
+    bucket = f"trn:tos:::{bucket_name}"
+    return _document(
+        [
+            {"Effect": "Allow", "Action": ["tos:ListBucket"], "Resource": [bucket]},
+            {"Effect": "Allow", "Action": ["tos:GetObject"], "Resource": [f"{bucket}/{REPORTS_PREFIX}*"]},
+        ]
+    )
+
+
 class ObjectStorageArgs(ComponentArgs):
     region: str = Field(description="Region of the bucket, for the app's endpoint. Required.")
     bucket_name_prefix: str = Field(
@@ -129,6 +150,11 @@ class ObjectStorageArgs(ComponentArgs):
         default=True,
         description="Create an IAM user limited to this bucket, with an access key for the "
         "app. Default true. The secret key is a secret output.",
+    )
+    watch_access_key: bool = Field(
+        default=False,
+        description="Create a read-only key for the hosts' release reports, for the deploy "
+        "step that waits for a release (ReleaseWatch). Default false.",
     )
 
     @field_validator("region")
@@ -175,6 +201,8 @@ class ObjectStorage(pulumi.ComponentResource):
     app_secret_access_key: pulumi.Output[str]
     hosts_access_key_id: pulumi.Output[str]
     hosts_secret_access_key: pulumi.Output[str]
+    watch_access_key_id: pulumi.Output[str]
+    watch_secret_access_key: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: ObjectStorageArgs, opts: pulumi.ResourceOptions | None = None
@@ -256,6 +284,14 @@ class ObjectStorage(pulumi.ComponentResource):
             functools.partial(hosts_bucket_policy, backups_prefix=args.backups_prefix),
             "App hosts, the artifacts, TLS and backups prefixes only",
         )  # fmt: skip
+        if args.watch_access_key:
+            self.watch_access_key_id, self.watch_secret_access_key = self._scoped_key(
+                name, "watch", prefix, suffix, bucket.bucket_name, watch_bucket_policy,
+                "The deploy step: reads the hosts' release reports",
+            )  # fmt: skip
+        else:
+            self.watch_access_key_id = pulumi.Output.secret("")
+            self.watch_secret_access_key = pulumi.Output.secret("")
         self.register_outputs(
             {
                 "bucket_name": self.bucket_name,
@@ -265,6 +301,8 @@ class ObjectStorage(pulumi.ComponentResource):
                 "app_secret_access_key": self.app_secret_access_key,
                 "hosts_access_key_id": self.hosts_access_key_id,
                 "hosts_secret_access_key": self.hosts_secret_access_key,
+                "watch_access_key_id": self.watch_access_key_id,
+                "watch_secret_access_key": self.watch_secret_access_key,
             }
         )
 

@@ -3,9 +3,9 @@ and fails naming the hosts and the reason when one does not.
 
 The hosts follow the release record in the bucket on their own (app_host.release); this
 component runs `app_host.release_watch` where `pulumi up` runs, reading the hosts' reports
-from the bucket through its public endpoint with the hosts' key (a secret in the state already,
-as an output of its access key; the machine running `pulumi up` holds cloud credentials
-anyway). It runs again whenever the release changes.
+from the bucket through its public endpoint with a key of its own that may only list the
+bucket and read those reports (ObjectStorage `watch_access_key`). It runs again whenever the
+release (or its attempt) changes.
 """
 
 from __future__ import annotations

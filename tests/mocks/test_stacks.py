@@ -60,10 +60,10 @@ PROD_TYPES = {
     "volcengine:tos/bucket:Bucket": 1,
     "volcengine:tos/bucketEncryption:BucketEncryption": 1,
     "volcengine:tos/bucketLifecycle:BucketLifecycle": 1,
-    "volcengine:iam/user:User": 2,
-    "volcengine:iam/policy:Policy": 2,
-    "volcengine:iam/userPolicyAttachment:UserPolicyAttachment": 2,
-    "volcengine:iam/accessKey:AccessKey": 2,
+    "volcengine:iam/user:User": 3,
+    "volcengine:iam/policy:Policy": 3,
+    "volcengine:iam/userPolicyAttachment:UserPolicyAttachment": 3,
+    "volcengine:iam/accessKey:AccessKey": 3,
     "fastapi-deploy:storage:HostArtifacts": 1,
     "volcengine:tos/bucketObject:BucketObject": 3,
     "fastapi-deploy:network:NatGateway": 1,
@@ -372,7 +372,16 @@ def test_the_deploy_waits_for_every_host_to_serve_the_release(prod: ProgramRun) 
     assert environment["RELEASE_ID"] == record.id and environment["RELEASE_APP"] == "api"
     assert environment["RELEASE_ATTEMPT_ID"] == record.attempt_id
     assert environment["STORE_ENDPOINT_URL"] == "https://tos-s3-cn-beijing.volces.com"
-    assert (environment["STORE_BUCKET"], environment["STORE_ACCESS_KEY_ID"]) == (MOCK_BUCKET, "AKLTmockapp-files-hosts-key")
+    # A key of its own: list the bucket, read the reports, nothing else (not the hosts' key,
+    # which writes the certificate and reads the dumps).
+    assert (environment["STORE_BUCKET"], environment["STORE_ACCESS_KEY_ID"]) == (MOCK_BUCKET, "AKLTmockapp-files-watch-key")
+    policy = json.loads(prod.named("app-files-watch-policy").inputs["policyDocument"])
+    assert policy == {
+        "Statement": [
+            {"Effect": "Allow", "Action": ["tos:ListBucket"], "Resource": [f"trn:tos:::{MOCK_BUCKET}"]},
+            {"Effect": "Allow", "Action": ["tos:GetObject"], "Resource": [f"trn:tos:::{MOCK_BUCKET}/release-reports/*"]},
+        ]
+    }
     assert environment["RELEASE_MIN_HOSTS"] == "2" and environment["RELEASE_TIMEOUT_SECONDS"] == "1200"
     assert watch.is_secret("environment")
     assert watch.inputs["triggers"] == [record.id, record.attempt_id]
