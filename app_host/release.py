@@ -52,7 +52,9 @@ __all__ = [
     "SLOTS",
     "ReleaseFailed",
     "ReleaseRecord",
+    "UnixHTTPConnection",
     "abandoned_key",
+    "abandonment",
     "active_link",
     "converge",
     "first_release",
@@ -296,7 +298,9 @@ def _unit_properties(unit: str, *names: str) -> dict[str, str]:
     return {name: values.get(name, "") for name in names}
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket (the app's slots; the tests' Docker engine)."""
+
     def __init__(self, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self._path = path
@@ -310,7 +314,7 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 def probe_slot(socket_path: str, domain: str, path: str, timeout_seconds: float = 5) -> int | None:
     """The status the app in a slot answers for `path`, asked on its own socket as Nginx
     would ask it; None when it does not answer."""
-    connection = _UnixHTTPConnection(socket_path, timeout_seconds)
+    connection = UnixHTTPConnection(socket_path, timeout_seconds)
     try:
         connection.putrequest("GET", path, skip_host=True)
         connection.putheader("Host", domain)
@@ -445,8 +449,9 @@ def batch_place(config: HostConfig, batch_size: int, wait_seconds: float) -> Ite
         time.sleep(2)
 
 
-def _abandoned(config: HostConfig, store: Store, record: ReleaseRecord) -> str | None:
-    data = store.get(abandoned_key(config.app_name, record.attempt_id))
+def abandonment(store: Store, app_name: str, attempt_id: str) -> str | None:
+    """'abandoned on <host>: <reason>' when that attempt of a release was abandoned."""
+    data = store.get(abandoned_key(app_name, attempt_id))
     if data is None:
         return None
     try:
@@ -454,6 +459,10 @@ def _abandoned(config: HostConfig, store: Store, record: ReleaseRecord) -> str |
         return f"abandoned on {marker.get('host')}: {marker.get('reason')}"
     except ValueError:
         return "abandoned"
+
+
+def _abandoned(config: HostConfig, store: Store, record: ReleaseRecord) -> str | None:
+    return abandonment(store, config.app_name, record.attempt_id)
 
 
 def _abandon(config: HostConfig, store: Store, record: ReleaseRecord, reason: str) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import ConfigError, StoreConfig
-from .release import REPORTS_PREFIX, abandoned_key
+from .release import REPORTS_PREFIX, abandonment
 from .store import Store, StoreUnavailable, open_store
 
 __all__ = ["FleetState", "ReleaseNotServed", "fleet_state", "main", "watch"]
@@ -77,14 +77,7 @@ def fleet_state(store: Store, app_name: str, release_id: str, now: datetime.date
         else:
             detail = f" ({report['detail']})" if report.get("detail") else ""
             behind[host] = f"{report.get('state', 'unknown')}, serving {report.get('serving_label') or 'nothing'}{detail}"
-    marker = store.get(abandoned_key(app_name, attempt_id or release_id))
-    abandoned = None
-    if marker is not None:
-        try:
-            values = json.loads(marker)
-            abandoned = f"abandoned on {values.get('host')}: {values.get('reason')}"
-        except ValueError:
-            abandoned = "abandoned"
+    abandoned = abandonment(store, app_name, attempt_id or release_id)
     return FleetState(tuple(sorted(serving)), behind, abandoned, boot_failed)
 
 

@@ -195,7 +195,8 @@ def _seed_user_data(index_url: str, index_host: str) -> str:
     return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False)
 
 
-def _answer(address: str, port: int = 443) -> bytes:
+def _get(address: str, port: int = 443) -> tuple[int, bytes]:
+    """`GET /` of the guest over HTTPS (certificate not checked); (0, b"") without an answer."""
     import http.client
     import socket
     import ssl
@@ -208,26 +209,18 @@ def _answer(address: str, port: int = 443) -> bytes:
             connection.sock = tls
             connection.request("GET", "/", headers={"Host": DOMAIN})
             response = connection.getresponse()
-            return response.read() if response.status == 200 else b""
+            return response.status, response.read()
     except OSError:
-        return b""
+        return 0, b""
+
+
+def _answer(address: str, port: int = 443) -> bytes:
+    status, body = _get(address, port)
+    return body if status == 200 else b""
 
 
 def _serving(address: str, port: int = 443) -> bool:
-    import http.client
-    import socket
-    import ssl
-
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    try:
-        with socket.create_connection((address, port), 5) as raw, context.wrap_socket(raw, server_hostname=DOMAIN) as tls:
-            connection = http.client.HTTPConnection(DOMAIN)
-            connection.sock = tls
-            connection.request("GET", "/", headers={"Host": DOMAIN})
-            return connection.getresponse().status == 200
-    except OSError:
-        return False
+    return _get(address, port)[0] == 200
 
 
 def main() -> None:

@@ -11,12 +11,10 @@ user's machine pulls the real ones, and nothing downstream treats them different
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import quote, urlencode
 
+from fastapi_deploy.app_host.release import UnixHTTPConnection
 from tests.boot.harness import CommandError, wait_for
 
 __all__ = ["DockerEngine", "EngineApi", "EngineError", "ensure_base_images"]
@@ -38,17 +37,6 @@ ROOT_LABEL = "org.fastapi-deploy.test-root"
 
 class EngineError(Exception):
     """The Engine API answered with an error status."""
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
 
 
 class EngineApi:
@@ -71,7 +59,7 @@ class EngineApi:
         timeout: float = 120,
         ok: tuple[int, ...] = (200, 201, 204, 304),
     ) -> Any:
-        connection = _UnixConnection(self.socket_path, timeout)
+        connection = UnixHTTPConnection(self.socket_path, timeout)
         target = f"/{self.version}{path}" + (f"?{urlencode(query)}" if query else "")
         payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         headers = {"Content-Type": content_type} if payload is not None else {}
