@@ -27,6 +27,8 @@ from fastapi_deploy.components import (
     DockerNetworkArgs,
     DockerPostgres,
     DockerPostgresArgs,
+    FleetRoll,
+    FleetRollArgs,
     HealthzGate,
     HealthzGateArgs,
     LoadBalancer,
@@ -191,8 +193,9 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
         deployed, gate_trigger = host, host.instance_id
         console = host.console_password
 
+    release_watch: list[pulumi.Resource] = []
     if config.release_watch_minutes:
-        ReleaseWatch(
+        watch = ReleaseWatch(
             "app-release",
             ReleaseWatchArgs(
                 app_name=config.app_name,
@@ -207,6 +210,24 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
                 timeout_seconds=config.release_watch_minutes * 60,
             ),
             pulumi.ResourceOptions(depends_on=[deployed]),
+        )
+        release_watch.append(watch)
+    if config.fleet_enabled and config.fleet_roll_health_minutes:
+        # After the release is out, so the new hosts boot straight into it.
+        provider_config = pulumi.Config("volcengine")
+        FleetRoll(
+            "app-fleet-roll",
+            FleetRollArgs(
+                scaling_group_id=fleet.scaling_group_id,
+                host_configuration_digest=fleet.host_configuration_digest,
+                listener_ids=tuple(balancer.listener_ids.values()),
+                region=config.region,
+                batch_size=config.fleet_roll_batch_size,
+                health_timeout_seconds=config.fleet_roll_health_minutes * 60,
+                access_key=provider_config.get_secret("accessKey"),
+                secret_key=provider_config.get_secret("secretKey"),
+            ),
+            pulumi.ResourceOptions(depends_on=[fleet, *release_watch]),
         )
 
     if config.healthz_gate:

@@ -11,6 +11,7 @@ from fastapi_deploy.components.app_host import AppHost, AppHostArgs
 from fastapi_deploy.components.docker_app_host import DockerAppHost, DockerAppHostArgs
 from fastapi_deploy.components.docker_network import DockerNetwork, DockerNetworkArgs
 from fastapi_deploy.components.docker_postgres import DockerPostgres, DockerPostgresArgs
+from fastapi_deploy.components.fleet_roll import FleetRoll, FleetRollArgs
 from fastapi_deploy.components.healthz_gate import HealthzGate, HealthzGateArgs
 from fastapi_deploy.components.host_artifacts import HostArtifacts, HostArtifactsArgs
 from fastapi_deploy.components.load_balancer import LoadBalancer, LoadBalancerArgs
@@ -34,6 +35,8 @@ __all__ = [
     "DockerNetworkArgs",
     "DockerPostgres",
     "DockerPostgresArgs",
+    "FleetRoll",
+    "FleetRollArgs",
     "HealthzGate",
     "HealthzGateArgs",
     "HostArtifacts",

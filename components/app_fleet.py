@@ -8,6 +8,10 @@ change gives the fleet a shared certificate. Until then a fleet's TLS is not fin
 
 from __future__ import annotations
 
+import hashlib
+import json
+from typing import Any
+
 import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -129,6 +133,22 @@ class AppFleetArgs(AppHostInstanceArgs):
         return self
 
 
+def _digest(values: list[Any]) -> str:
+    """A stable digest of plain values (the provider's output types turned into dicts)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(key): plain(item) for key, item in sorted(value.items())}
+        if isinstance(value, list | tuple):
+            return [plain(item) for item in value]
+        if hasattr(value, "__dict__") and not isinstance(value, str | int | float | bool):
+            return plain({key: item for key, item in vars(value).items() if not key.startswith("_")})
+        return value
+
+    encoded = json.dumps(plain(values), sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:32]
+
+
 def _gated(spec: AppHostSpec) -> AppHostSpec:
     """Hosts behind the CLB must run the health gate on the port its checks probe, or no host
     would ever pass a check and the fleet would serve nothing."""
@@ -146,14 +166,17 @@ def _gated(spec: AppHostSpec) -> AppHostSpec:
 class AppFleet(pulumi.ComponentResource):
     """A scaling group with one active scaling configuration and two CPU alarm policies.
 
-    A changed spec updates the scaling configuration: new hosts boot from it, running hosts
-    keep theirs (Volcengine has no instance refresh); the terminate policy retires hosts of
-    the oldest configuration first, so scale out then in to roll. On delete: the group and
-    its hosts are destroyed; hosts keep no data.
+    A changed spec updates the scaling configuration in place: new hosts boot from it,
+    running hosts keep theirs (Volcengine has no instance refresh). FleetRoll replaces them,
+    driven by `host_configuration_digest`; by hand, scale out then in (the terminate policy
+    retires hosts of the oldest configuration first). On delete: the group and its hosts are
+    destroyed; hosts keep no data.
     """
 
     scaling_group_id: pulumi.Output[str]
     scaling_configuration_id: pulumi.Output[str]
+    # Changes whenever a new host would boot differently from a running one (FleetRoll).
+    host_configuration_digest: pulumi.Output[str]
     image_id: pulumi.Output[str]
     user_data_cloud_config: pulumi.Output[str]
     console_password: pulumi.Output[str] | None
@@ -249,10 +272,22 @@ class AppFleet(pulumi.ComponentResource):
             )
         self.scaling_group_id = group.id
         self.scaling_configuration_id = configuration.id
+        # What running hosts cannot pick up in place: the configuration is modified in place
+        # (its id stays), and only hosts created afterwards boot from the new values.
+        self.host_configuration_digest = pulumi.Output.all(
+            configuration.user_data,
+            configuration.image_id,
+            configuration.instance_types,
+            configuration.security_group_ids,
+            configuration.volumes,
+            configuration.key_pair_name,
+            configuration.password,
+        ).apply(_digest)
         self.register_outputs(
             {
                 "scaling_group_id": self.scaling_group_id,
                 "scaling_configuration_id": self.scaling_configuration_id,
+                "host_configuration_digest": self.host_configuration_digest,
                 "image_id": self.image_id,
                 "user_data_cloud_config": self.user_data_cloud_config,
                 "console_password": self.console_password,

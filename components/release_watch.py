@@ -20,20 +20,21 @@ from pydantic import Field
 
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
 
-__all__ = ["ReleaseWatch", "ReleaseWatchArgs", "watch_command"]
+__all__ = ["ReleaseWatch", "ReleaseWatchArgs", "module_command"]
 
 
-def watch_command(project_dir: Path | None = None) -> str:
-    """The watch as a command line. The interpreter is this program's own (it has boto3),
-    named relative to the project when the virtualenv is inside it, so the command (and the
-    stack's state) is the same on every machine that deploys."""
+def module_command(module: str, project_dir: Path | None = None) -> str:
+    """A deploy step (a module of this package) as a command line. The interpreter is this
+    program's own (it has boto3 and the Volcengine SDK), named relative to the project when the
+    virtualenv is inside it, so the command (and the stack's state) is the same on every
+    machine that deploys."""
     project_dir = project_dir or Path.cwd()
     python = Path(sys.executable)
     try:
         named = os.path.relpath(python, project_dir) if python.is_relative_to(project_dir) else str(python)
     except ValueError:
         named = str(python)
-    return f"{named} -m fastapi_deploy.app_host.release_watch"
+    return f"{named} -m {module}"
 
 
 class ReleaseWatchArgs(ComponentArgs):
@@ -63,7 +64,7 @@ class ReleaseWatch(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ReleaseWatchArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(project_token("deploy", "ReleaseWatch"), name, None, opts)
-        script = watch_command()
+        script = module_command("fastapi_deploy.app_host.release_watch")
         watch = command.local.Command(
             f"{name}-watch",
             create=script,

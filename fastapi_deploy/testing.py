@@ -340,7 +340,7 @@ def run_program(
     mock: VolcengineMocks | None = None,
 ) -> ProgramRun:
     """Run `program` under fresh mocks and return what it registered. `config` keys are
-    without the project prefix; `secret_keys` marks some of them secret, as `secure:` values
+    without the project prefix (unless they name another namespace, `volcengine:region`); `secret_keys` marks some of them secret, as `secure:` values
     are. Errors the program hits are re-raised."""
     _fresh_event_loop()
     mock = mock or VolcengineMocks(preview)
@@ -350,8 +350,12 @@ def run_program(
     logger = logging.getLogger(f"pulumi-mocks-{id(mock)}")
     logger.propagate = False
     logger.addHandler(handler)
-    full_config = {f"{project}:{key}": config_text(value) for key, value in (config or {}).items()}
-    pulumi.runtime.set_all_config(full_config, [f"{project}:{key}" for key in (secret_keys or set())])
+    # A key with a namespace of its own (`volcengine:accessKey`) is another package's.
+    def full(key: str) -> str:
+        return key if ":" in key else f"{project}:{key}"
+
+    full_config = {full(key): config_text(value) for key, value in (config or {}).items()}
+    pulumi.runtime.set_all_config(full_config, [full(key) for key in (secret_keys or set())])
     settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
         mock,

@@ -333,6 +333,26 @@ class StackConfig(BaseModel):
         le=100,
     )
     fleet_max_size: int = _setting(4, "Most hosts in the fleet. Default 4.", fix="set 1-100", ge=1, le=100)
+    fleet_roll_batch_size: int = _setting(
+        1,
+        "After a change only new hosts get (user data, image, instance type, disks), `pulumi "
+        "up` replaces the fleet's hosts this many at a time: it adds a batch, waits until it is "
+        "healthy on every load balancer listener, then removes as many of the oldest. Default 1.",
+        fix="set a whole number from 1 to 100",
+        ge=1,
+        le=100,
+    )
+    fleet_roll_health_minutes: int = _setting(
+        15,
+        "How long a new batch of the fleet roll has to boot and turn healthy before `pulumi up` "
+        "removes it again and fails naming its hosts (the old hosts keep serving). Default 15; "
+        "0: no roll, replace hosts by hand (scale out, then in). The roll drives Auto Scaling "
+        "with the deployer's key (VOLCENGINE_ACCESS_KEY / VOLCENGINE_SECRET_KEY, or "
+        "volcengine:accessKey / volcengine:secretKey).",
+        fix="set a number of minutes from 0 to 120",
+        ge=0,
+        le=120,
+    )
     cpu_scale_out_percent: int = _setting(
         70,
         "Average CPU above which the fleet adds a host. Default 70.",

@@ -86,7 +86,8 @@ PROD_TYPES = {
     "volcengine:cloud_monitor/contactGroup:ContactGroup": 1,
     "volcengine:cloud_monitor/rule:Rule": 4,
     "fastapi-deploy:deploy:ReleaseWatch": 1,
-    "command:local:Command": 1,
+    "fastapi-deploy:deploy:FleetRoll": 1,
+    "command:local:Command": 2,
 }
 
 
