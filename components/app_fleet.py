@@ -134,18 +134,9 @@ class AppFleetArgs(AppHostInstanceArgs):
 
 
 def _digest(values: list[Any]) -> str:
-    """A stable digest of plain values (the provider's output types turned into dicts)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(key): plain(item) for key, item in sorted(value.items())}
-        if isinstance(value, list | tuple):
-            return [plain(item) for item in value]
-        if hasattr(value, "__dict__") and not isinstance(value, str | int | float | bool):
-            return plain({key: item for key, item in vars(value).items() if not key.startswith("_")})
-        return value
-
-    encoded = json.dumps(plain(values), sort_keys=True, default=str).encode()
+    """A digest of what new hosts boot from, over the component's own inputs (plain values),
+    so a provider that adds or normalizes output fields does not move it; not secret (a hash)."""
+    encoded = json.dumps(values, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
 
 
@@ -229,7 +220,13 @@ class AppFleet(pulumi.ComponentResource):
             # The API needs a password or a key pair (AtLeastOneOf in the provider's schema).
             password=self.console_password,
             user_data=secret(self.user_data_cloud_config.apply(encode_user_data)),
-            opts=child(self, additional_secret_outputs=["user_data", "password"]),
+            # A newer public image build does not change what new hosts boot (nor roll the
+            # fleet) behind the user's back, as for a single host; an image_id given does.
+            opts=child(
+                self,
+                additional_secret_outputs=["user_data", "password"],
+                ignore_changes=[] if args.image_id else ["image_id"],
+            ),
         )
         attachment = volcengine.autoscaling.ScalingConfigurationAttachment(
             f"{name}-configuration-attachment",
@@ -274,15 +271,18 @@ class AppFleet(pulumi.ComponentResource):
         self.scaling_configuration_id = configuration.id
         # What running hosts cannot pick up in place: the configuration is modified in place
         # (its id stays), and only hosts created afterwards boot from the new values.
-        self.host_configuration_digest = pulumi.Output.all(
-            configuration.user_data,
-            configuration.image_id,
-            configuration.instance_types,
-            configuration.security_group_ids,
-            configuration.volumes,
-            configuration.key_pair_name,
-            configuration.password,
-        ).apply(_digest)
+        self.host_configuration_digest = pulumi.Output.unsecret(
+            pulumi.Output.all(
+                self.user_data_cloud_config,
+                args.image_id or f"lookup:{args.image_os_name}/{args.image_os_version}",
+                args.instance_type,
+                pulumi.Output.all(*args.security_group_ids).apply(sorted),
+                args.system_disk_type,
+                args.system_disk_gib,
+                args.key_pair_name,
+                self.console_password or "",
+            ).apply(_digest)
+        )
         self.register_outputs(
             {
                 "scaling_group_id": self.scaling_group_id,

@@ -32,7 +32,9 @@ class FleetRollArgs(ComponentArgs):
         description="CLB listeners a new host must be healthy on before an old one leaves. Required.",
     )
     region: str = Field(description="The region of the group and the load balancer. Required.")
-    batch_size: int = Field(default=1, ge=1, le=100, description="Hosts replaced at once. Default 1.")
+    batch_size: int = Field(
+        default=1, ge=1, le=20, description="Hosts replaced at once, 1 to 20 (RemoveInstances' limit). Default 1."
+    )
     health_timeout_seconds: int = Field(
         default=900,
         ge=60,

@@ -52,6 +52,8 @@ __all__ = [
 SUSPENDED_PROCESSES = ("AlarmNotification",)
 # Backend status on a CLB listener that counts as healthy (DescribeListenerHealth).
 HEALTHY = "Up"
+# RemoveInstances takes InstanceIds.1 to InstanceIds.20 (volcengine.com/docs/6617/109834).
+MAX_BATCH = 20
 
 
 class RollFailed(Exception):
@@ -67,6 +69,8 @@ class GroupState:
     max_size: int
     # When the active scaling configuration was last changed (created, if never modified).
     configuration_changed_at: datetime.datetime
+    # Processes someone already suspended (the roll leaves them as they are).
+    suspended: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,15 +138,31 @@ class _Waiter:
 
     def until(self, what: str, check: Callable[[], Any]) -> Any:
         """Polls `check` until it returns something true; RollFailed naming `what` at the
-        timeout."""
+        timeout. An API error (throttling, a dropped connection) is retried until then; a
+        RollFailed from `check` ends the wait at once."""
         deadline = self.clock() + self.timeout_seconds
+        last_error = ""
         while True:
-            result = check()
+            try:
+                result = check()
+            except RollFailed:
+                raise
+            except Exception as error:
+                if not _transient(error):
+                    raise
+                result, last_error = None, f" (last API error: {type(error).__name__}: {error})"
             if result:
                 return result
             if self.clock() >= deadline:
-                raise RollFailed(f"{what}: not within {self.timeout_seconds:.0f} s")
+                raise RollFailed(f"{what}: not within {self.timeout_seconds:.0f} s{last_error}")
             self.sleep(self.poll_seconds)
+
+
+def _transient(error: Exception) -> bool:
+    """Throttling, a server error or a dropped connection: worth another try. A refused
+    request (a wrong key, a bad parameter: HTTP 4xx) is not."""
+    status = getattr(error, "status", None)
+    return not isinstance(status, int) or status == 429 or status >= 500
 
 
 def _active(api: FleetApi, waiter: _Waiter) -> GroupState:
@@ -172,8 +192,10 @@ def roll(
 ) -> RollReport:
     """Replaces every old host, `batch_size` at a time. `changed_after`: treat hosts created
     before it as old too (for a service that does not stamp configuration changes)."""
-    if batch_size < 1:
-        raise RollFailed(f"batch_size={batch_size}: replace at least one host at a time")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise RollFailed(
+            f"batch_size={batch_size}: replace 1 to {MAX_BATCH} hosts at a time (RemoveInstances takes at most {MAX_BATCH})"
+        )
     waiter = _Waiter(health_timeout_seconds, poll_seconds, clock, sleep)
     group = _active(api, waiter)
     changed_at = max(group.configuration_changed_at, changed_after) if changed_after else group.configuration_changed_at
@@ -186,7 +208,10 @@ def roll(
         f"{len(old)} host(s) predate the scaling configuration's change ({changed_at.isoformat()}): "
         f"replacing {batch_size} at a time"
     )
-    api.suspend(SUSPENDED_PROCESSES)
+    # Only what is not suspended already: an operator's own suspension stays theirs.
+    suspended = tuple(process for process in SUSPENDED_PROCESSES if process not in group.suspended)
+    if suspended:
+        api.suspend(suspended)
     original_max = group.max_size
     replaced: list[str] = []
     added: list[str] = []
@@ -199,12 +224,32 @@ def roll(
             replaced.extend(host.instance_id for host in batch)
             log(f"replaced {', '.join(host.instance_id for host in batch)} with {', '.join(fresh)}")
     finally:
+        # Put the group back as it was, whatever happened; a failure here is logged, and the
+        # error that stopped the roll (if any) is the one raised.
+        failing = sys.exc_info()[1] is not None
         try:
             group = _active(api, waiter)
-            if group.max_size != original_max and group.desired <= original_max:
-                api.set_capacity(group.desired, original_max)
+            if group.max_size != original_max:
+                api.set_capacity(group.desired, max(original_max, group.desired))
+            if group.desired > original_max:
+                log(f"the group holds {group.desired} hosts, above its max {original_max}: remove the extra ones")
+        except Exception as error:
+            log(f"could not put the group's max back to {original_max}: {error}")
+            if not failing:
+                raise
         finally:
-            api.resume(SUSPENDED_PROCESSES)
+            try:
+                if suspended:
+
+                    def resume() -> bool:
+                        api.resume(suspended)
+                        return True
+
+                    waiter.until("resuming the alarm tasks", resume)
+            except Exception as error:
+                log(f"could not resume {', '.join(suspended)}: {error}; resume them in the console")
+                if not failing:
+                    raise
     report = RollReport(tuple(replaced), tuple(added))
     log(report.describe())
     return report
@@ -237,28 +282,32 @@ def _add_healthy(api: FleetApi, waiter: _Waiter, count: int, log: Callable[[str]
     def healthy() -> bool:
         health.clear()
         health.update(api.health(fresh))
-        return all(states and all(state == HEALTHY for state in states) for states in health.values()) and bool(health)
+        return bool(health) and all(states and all(state == HEALTHY for state in states) for states in health.values())
 
     try:
         fresh = waiter.until(f"{count} new host(s) in service", in_service)
         waiter.until("the new host(s) healthy on every listener", healthy)
-    except RollFailed as failure:
+    except Exception as failure:
         seen = {
             instance: (", ".join(health.get(instance) or []) or statuses.get(instance, "not created"))
             for instance in (fresh or ["(none)"])
         }
         detail = "; ".join(f"{instance}: {state}" for instance, state in sorted(seen.items()))
-        if fresh:
-            # They serve nothing and cost money; the old hosts still serve.
-            try:
+        # They serve nothing and cost money; the old hosts still serve. Then the desired count
+        # goes back (a launch that never came leaves it raised otherwise).
+        try:
+            if fresh:
                 _remove(api, waiter, fresh)
-            except RollFailed as cleanup:
-                detail += f" (removing them again failed too: {cleanup})"
+            now = _active(api, waiter)
+            if now.desired > group.desired:
+                api.set_capacity(group.desired, now.max_size)
+        except Exception as cleanup:
+            detail += f" (putting the group back failed too: {cleanup})"
         raise RollFailed(
             f"{failure}. New host(s) and what the load balancer or the group says of them: {detail}. "
             "The old hosts keep serving. The hosts' own account of their boot is in the bucket "
             "under release-reports/ (a failed first release says why)."
-        ) from None
+        ) from failure
     return fresh
 
 
@@ -330,6 +379,7 @@ class VolcengineFleetApi:
             min_size=int(found.min_instance_number or 0),
             max_size=int(found.max_instance_number or 0),
             configuration_changed_at=parse_time(configuration.updated_at or configuration.created_at),
+            suspended=tuple(found.suspended_processes or ()),
         )
 
     def hosts(self) -> list[Host]:
@@ -416,6 +466,17 @@ def _rolled_configuration(previous_output: str) -> str | None:
     return found[-1] if found else None
 
 
+def _number(name: str, environ: dict[str, str], default: str) -> float:
+    value = environ.get(name, default)
+    try:
+        number = float(value)
+    except ValueError:
+        raise RollFailed(f"{name}={value!r} is not a number") from None
+    if number <= 0:
+        raise RollFailed(f"{name}={value!r}: give a number above 0")
+    return number
+
+
 def _env(name: str, environ: dict[str, str]) -> str:
     value = environ.get(name, "").strip()
     if not value:
@@ -460,9 +521,9 @@ def main(environ: dict[str, str] | None = None) -> int:
             return 0
         roll(
             api,
-            batch_size=int(environ.get("ROLL_BATCH_SIZE", "1")),
-            health_timeout_seconds=float(environ.get("ROLL_HEALTH_TIMEOUT_SECONDS", "900")),
-            poll_seconds=float(environ.get("ROLL_POLL_SECONDS", "10")),
+            batch_size=int(_number("ROLL_BATCH_SIZE", environ, "1")),
+            health_timeout_seconds=_number("ROLL_HEALTH_TIMEOUT_SECONDS", environ, "900"),
+            poll_seconds=_number("ROLL_POLL_SECONDS", environ, "10"),
             # Run again because the configuration changed: every host that exists now is old,
             # whether or not the service stamped the change. The first run (no earlier output)
             # goes by the service's stamp alone, so a new fleet is not replaced at birth.

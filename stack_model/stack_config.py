@@ -338,9 +338,9 @@ class StackConfig(BaseModel):
         "After a change only new hosts get (user data, image, instance type, disks), `pulumi "
         "up` replaces the fleet's hosts this many at a time: it adds a batch, waits until it is "
         "healthy on every load balancer listener, then removes as many of the oldest. Default 1.",
-        fix="set a whole number from 1 to 100",
+        fix="set a whole number from 1 to 20 (Auto Scaling removes at most 20 hosts per call)",
         ge=1,
-        le=100,
+        le=20,
     )
     fleet_roll_health_minutes: int = _setting(
         15,

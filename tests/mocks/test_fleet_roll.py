@@ -41,6 +41,9 @@ def test_the_roll_drives_the_fleets_group_against_both_listeners() -> None:
     assert not command.get("triggers")
     # No key of its own unless the stack gives one: the provider's environment variables.
     assert "VOLCENGINE_ACCESS_KEY" not in environment
+    # Nothing secret in it then: the digest of the (secret) user data is a hash, shown in a
+    # preview so a reviewer sees whether a roll is coming.
+    assert not run.named(ROLL).is_secret("environment")
 
 
 def test_the_roll_runs_after_the_fleet_and_after_the_release_is_out() -> None:
@@ -67,7 +70,7 @@ def test_a_key_from_the_stack_config_reaches_the_roll_as_a_secret() -> None:
 def test_what_new_hosts_boot_from_moves_the_rolled_configuration() -> None:
     base = roll_environment(run_main("prod"))["ROLL_CONFIGURATION"]
     # The user data (worker count on the hosts), the instance type, the disk.
-    for change in ({"workers": 3}, {"instanceType": "ecs.g3il.xlarge"}, {"systemDiskGib": 60}):
+    for change in ({"workers": 3}, {"instanceType": "ecs.g3il.xlarge"}, {"systemDiskGib": 60}, {"imageId": "image-ybqi99s7yq8rx7mnk44b"}):
         assert roll_environment(run_main("prod", change))["ROLL_CONFIGURATION"] != base, change
 
 
@@ -82,3 +85,9 @@ def test_a_new_app_version_or_roll_setting_rolls_no_host() -> None:
 def test_no_roll_when_switched_off_or_without_a_fleet() -> None:
     assert not run_main("prod", {"fleetRollHealthMinutes": 0}).of_type("fastapi-deploy:deploy:FleetRoll")
     assert not run_main("prod", {"fleetEnabled": False}).of_type("fastapi-deploy:deploy:FleetRoll")
+
+
+def test_a_newer_public_image_build_rolls_nothing_but_a_chosen_image_does() -> None:
+    configuration = "volcengine:autoscaling/scalingConfiguration:ScalingConfiguration"
+    assert run_main("prod").one(configuration).ignore_changes == ["imageId"]
+    assert run_main("prod", {"imageId": "image-ybqi99s7yq8rx7mnk44b"}).one(configuration).ignore_changes == []

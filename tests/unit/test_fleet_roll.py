@@ -168,6 +168,60 @@ def test_a_batch_that_never_turns_healthy_is_removed_and_the_old_hosts_keep_serv
     assert fleet.desired == 2 and fleet.suspended == set()
 
 
+def test_a_launch_that_never_comes_puts_the_desired_count_back(stand_in: StandIn, fleet: Fleet) -> None:
+    old = fleet.add_running(2)
+    fleet.change_configuration()
+    fleet.launch_fails = True
+
+    with pytest.raises(RollFailed, match="new host\\(s\\) in service: not within"):
+        run(stand_in, fleet, health_timeout_seconds=0.5)
+
+    assert sorted(fleet.instances) == old
+    assert fleet.desired == 2 and fleet.max_size == 4 and fleet.suspended == set()
+
+
+def test_a_full_group_whose_batch_fails_gets_its_max_back(stand_in: StandIn, fleet: Fleet) -> None:
+    fleet.max_size = 2
+    fleet.add_running(2)
+    fleet.change_configuration()
+    fleet.broken = True
+
+    with pytest.raises(RollFailed):
+        run(stand_in, fleet, health_timeout_seconds=0.5)
+
+    assert (fleet.desired, fleet.max_size, len(fleet.instances)) == (2, 2, 2)
+
+
+def test_service_hiccups_are_ridden_out(stand_in: StandIn, fleet: Fleet) -> None:
+    old = fleet.add_running(2)
+    fleet.change_configuration()
+    # More 503s in a row than the SDK retries by itself (its retryer takes 5xx and 429).
+    fleet.unavailable = 8
+
+    report, _ = run(stand_in, fleet)
+
+    assert report.replaced == tuple(old)  # type: ignore[attr-defined]
+    assert fleet.unavailable == 0
+
+
+def test_an_operators_own_suspension_is_left_alone(stand_in: StandIn, fleet: Fleet) -> None:
+    fleet.add_running(2)
+    fleet.change_configuration()
+    fleet.suspended = {"AlarmNotification"}
+
+    run(stand_in, fleet)
+
+    assert "SuspendProcesses" not in actions(fleet) and "ResumeProcesses" not in actions(fleet)
+    assert fleet.suspended == {"AlarmNotification"}
+
+
+def test_batches_above_what_removeinstances_takes_are_refused(stand_in: StandIn, fleet: Fleet) -> None:
+    fleet.add_running(2)
+    fleet.change_configuration()
+    with pytest.raises(RollFailed, match="at most 20"):
+        run(stand_in, fleet, batch_size=21)
+
+
 def test_group_locked_by_an_activity_is_waited_for(stand_in: StandIn, fleet: Fleet) -> None:
     fleet.add_running(2)
     fleet.change_configuration()
@@ -199,6 +253,13 @@ def test_the_stand_in_refuses_what_the_api_refuses(stand_in: StandIn, fleet: Fle
         api.set_capacity(5, 4)
     with pytest.raises(Exception, match=r"InvalidParameter\.MinInstanceNumber"):
         api.remove(sorted(fleet.instances)[:1])
+    with pytest.raises(Exception, match=r"InvalidParameter\.InstanceIds"):
+        api.remove([f"i-{number}" for number in range(21)])
+    other = VolcengineFleetApi(
+        region=REGION, access_key=ACCESS_KEY, secret_key="s", scaling_group_id="scg-other", listener_ids=(), host=stand_in.host
+    )
+    with pytest.raises(Exception, match=r"InvalidScalingGroup\.NotFound"):
+        other.hosts()
 
 
 def test_hosts_page_through_more_than_one_page(stand_in: StandIn, fleet: Fleet) -> None:

@@ -17,6 +17,8 @@ The rules it enforces are the documented ones, not the roll's expectations:
 - RemoveInstances lowers the desired count by default (DecreaseDesiredCapacity, default true,
   volcengine.com/docs/6617/109834) and may not take the group under its min;
 - DescribeScalingInstances pages with PageSize (default 10);
+- RemoveInstances takes InstanceIds.1 to InstanceIds.20 (same page);
+- requests name the one group there is, or get InvalidScalingGroup.NotFound;
 - DescribeListenerHealth lists each backend with its InstanceId and Status Up or Down
   (volcengine.com/docs/6406/71779).
 
@@ -72,6 +74,10 @@ class Fleet:
     suspended: set[str] = field(default_factory=set)
     # New hosts never pass the load balancer's health check (a broken configuration).
     broken: bool = False
+    # The group accepts a higher desired count but never launches (no stock, a quota).
+    launch_fails: bool = False
+    # Answer this many of the next listener-health requests with 503 (a service hiccup).
+    unavailable: int = 0
     launch_seconds: float = 0.15
     health_seconds: float = 0.15
     remove_seconds: float = 0.15
@@ -114,7 +120,7 @@ class Fleet:
         """Adds hosts up to the desired count (the group's own activity)."""
         with self.lock:
             missing = self.desired - len(self.instances)
-            if missing <= 0:
+            if missing <= 0 or self.launch_fails:
                 return
             self.lifecycle_state = "Locked"
             launched = []
@@ -154,7 +160,13 @@ class Fleet:
     def handle(self, service: str, action: str, params: dict[str, list[str]]) -> dict[str, Any]:
         with self.lock:
             self.calls.append((action, params))
+            if self.unavailable > 0 and action == "DescribeListenerHealth":
+                self.unavailable -= 1
+                raise ApiError("ServiceUnavailable", "try again", status=503)
             one = {key: values[0] for key, values in params.items()}
+            groups = [value for key, value in one.items() if key == "ScalingGroupId" or key.startswith("ScalingGroupIds.")]
+            if service == "auto_scaling" and groups != ["scg-standin"]:
+                raise ApiError("InvalidScalingGroup.NotFound", f"scaling group {groups} not found")
             if service == "clb":
                 return self._listener_health(one)
             if action == "DescribeScalingGroups":
@@ -168,6 +180,7 @@ class Fleet:
                             "MaxInstanceNumber": self.max_size,
                             "ActiveScalingConfigurationId": "scc-standin",
                             "TotalInstanceCount": len(self.instances),
+                            "SuspendedProcesses": sorted(self.suspended),
                         }
                     ],
                     "TotalCount": 1,
@@ -210,6 +223,8 @@ class Fleet:
             if action == "RemoveInstances":
                 self._require_unlocked()
                 ids = [value for key, value in sorted(one.items()) if key.startswith("InstanceIds.")]
+                if len(ids) > 20:
+                    raise ApiError("InvalidParameter.InstanceIds", "InstanceIds.N takes N from 1 to 20")
                 unknown = [instance_id for instance_id in ids if instance_id not in self.instances]
                 if unknown:
                     raise ApiError("InvalidInstance.NotFound", f"{unknown} not in the group")
@@ -280,9 +295,10 @@ class Fleet:
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.code = code
+        self.status = status
 
 
 VERSIONS = {"auto_scaling": "2020-01-01", "clb": "2020-04-01"}
@@ -312,7 +328,7 @@ class StandIn:
                     body: dict[str, Any] = {"Result": stand_in.fleet.handle(service, action, params)}
                     code = 200
                 except ApiError as error:
-                    body, code = {"Error": {"Code": error.code, "Message": str(error)}}, 400
+                    body, code = {"Error": {"Code": error.code, "Message": str(error)}}, error.status
                 metadata = {"RequestId": "standin", "Action": action, "Version": version, "Service": service, "Region": REGION}
                 if "Error" in body:
                     metadata["Error"] = body.pop("Error")
