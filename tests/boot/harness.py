@@ -1077,6 +1077,7 @@ class TcpBalancer(_OuterService):
         self.address = address
         self.backends: list[str] = []
         self._process: subprocess.Popen[bytes] | None = None
+        self._retired: list[subprocess.Popen[bytes]] = []
 
     @property
     def _stats_socket(self) -> Path:
@@ -1132,6 +1133,37 @@ class TcpBalancer(_OuterService):
         self.stop()
         self.start()
 
+    def reload(self, backends: Sequence[str]) -> None:
+        """A new backend list without dropping a connection: a new HAProxy takes the
+        listeners (`-sf`), the old one stops accepting and finishes the connections it holds,
+        as a CLB drains a server it deregisters. A server added this way starts UP (HAProxy
+        2.6 has no init-state), so add a host only once its own checks pass."""
+        self.backends = list(backends)
+        config = self.work_dir / "haproxy.cfg"
+        config.write_text(self._config())
+        _run(["haproxy", "-c", "-f", config])
+        old = self._process
+        with (self.work_dir / "haproxy.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                ["haproxy", "-db", "-f", str(config), *(["-sf", str(old.pid)] if old is not None else [])],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if old is not None:
+            # The old one exits once its connections are done (or at the client timeout).
+            self._retired.append(old)
+
+        def answering() -> bool:
+            # The new process owns the stats socket once it lists exactly the new servers.
+            try:
+                return sorted(self.states(443)) == sorted(self.backends)
+            except (OSError, IndexError, ValueError):
+                return False
+
+        wait_for(answering, 10, 0.1, "the reloaded haproxy answering")
+
     def start(self) -> Self:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         config = self.work_dir / "haproxy.cfg"
@@ -1156,7 +1188,9 @@ class TcpBalancer(_OuterService):
         return self
 
     def stop(self) -> None:
-        _stop_process(self._process, signal.SIGTERM, 10)
+        for process in [*self._retired, self._process]:
+            _stop_process(process, signal.SIGTERM, 10)
+        self._retired = []
         self._process = None
 
     def log_files(self) -> list[Path]:

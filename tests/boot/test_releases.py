@@ -8,18 +8,23 @@ do the rest.
 
 In file order: the hosts boot on v1; v2 (a migration, a new /version) rolls through one host
 at a time under constant load; a rollback to v1 goes two at a time; a broken v3 (never ready)
-stops at the first host while v1 keeps serving, and the deploy step's watch says so.
+stops at the first host while v1 keeps serving, and the deploy step's watch says so; a new
+host whose first release fails reports it and heals; last, a user-data change replaces both
+hosts through the fleet roll (it retires the bed's hosts, so it comes last).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import secrets
 import shutil
 import signal
+import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +36,7 @@ from fastapi_deploy.app_host.release_watch import ReleaseNotServed, watch
 from fastapi_deploy.app_host.store import S3Store
 from fastapi_deploy.artifacts import LocalArtifact, project_artifact
 from fastapi_deploy.cloud_init import render_user_data
+from fastapi_deploy.fleet_roll import VolcengineFleetApi, roll
 from fastapi_deploy.stack_model import AppHostSpec, Capacity, SelfSignedCertificates
 from fastapi_deploy.stack_model.host_spec import HEALTH_GATE_PORT
 from tests.boot.harness import (
@@ -56,6 +62,7 @@ from tests.boot.host_parts import (
     serving_slot,
 )
 from tests.boot.probes import PinnedHttps, wrk, wrk_failures, wrk_p99_ms
+from tests.unit.volcengine_stand_in import ACCESS_KEY, REGION, Fleet, Instance, StandIn
 
 pytestmark = pytest.mark.boot
 
@@ -382,3 +389,176 @@ def test_a_host_whose_first_release_fails_reports_it_and_heals_once_the_record_i
     wait_for(lambda: bed.version(network.guest_address) == "0.1.0", timeout=300, interval=1, what="the host healed")
     served = watch(bed.store(), "api2", fixed.id, attempt_id=fixed.attempt_id, min_hosts=1, timeout_seconds=60, say=lambda _: None)
     assert served.serving == (host,)
+
+
+@dataclass
+class BootedFleet(Fleet):
+    """The Auto Scaling stand-in with real hosts behind it. A launch boots a guest from the
+    group's (new) user data; the CLB stand-in (HAProxy) gets a host once the host's gate passed
+    as many checks as the CLB needs (a host the CLB just registered is unhealthy until then);
+    health is what HAProxy's checks say; a removal deregisters the host (HAProxy reloads, the
+    old process drains what it holds) and powers it off."""
+
+    boot: Callable[[str], tuple[Guest, HostNetwork]] | None = None
+    balancer: TcpBalancer | None = None
+    addresses: dict[str, str] = field(default_factory=dict)
+    guests: dict[str, Guest] = field(default_factory=dict)
+    drain_seconds: float = 3.0
+
+    def adopt(self, instance_id: str, guest: Guest, address: str, age_hours: float) -> None:
+        with self.lock:
+            created = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=age_hours)
+            self.instances[instance_id] = Instance(instance_id, created, status="InService", healthy=True)
+            self.addresses[instance_id], self.guests[instance_id] = address, guest
+
+    def _converge(self) -> None:
+        assert self.boot is not None and self.balancer is not None
+        with self.lock:
+            missing = self.desired - len(self.instances)
+            if missing <= 0:
+                return
+            self.lifecycle_state = "Locked"
+            launched = [Instance(f"i-boot{next(self._ids):03d}", datetime.datetime.now(datetime.UTC)) for _ in range(missing)]
+            for instance in launched:
+                self.instances[instance.instance_id] = instance
+        for instance in launched:
+            guest, network = self.boot(instance.instance_id)
+            with self.lock:
+                instance.status = "InService"
+                self.addresses[instance.instance_id], self.guests[instance.instance_id] = network.guest_address, guest
+        with self.lock:
+            self.lifecycle_state = "Active"
+        for instance in launched:
+            threading.Thread(target=self._register, args=(instance,), daemon=True).start()
+
+    def _register(self, instance: Instance) -> None:
+        """The CLB's view: the host's gate must pass `healthy_threshold` checks in a row."""
+        from fastapi_deploy.components.load_balancer import LoadBalancerArgs
+
+        defaults = {name: item.default for name, item in LoadBalancerArgs.model_fields.items()}
+        address, passed = self.addresses[instance.instance_id], 0
+        while passed < defaults["healthy_threshold"] and instance.status == "InService":
+            try:
+                with socket.create_connection((address, HEALTH_GATE_PORT), defaults["health_check_timeout_seconds"]):
+                    passed += 1
+            except OSError:
+                passed = 0
+            time.sleep(defaults["health_check_interval_seconds"])
+        with self.lock:
+            if instance.status == "InService" and self.balancer is not None:
+                self.balancer.reload([*self.balancer.backends, address])
+
+    def _remove(self, instance_ids: list[str]) -> None:
+        assert self.balancer is not None
+        with self.lock:
+            for instance_id in instance_ids:
+                self.instances[instance_id].status = "Removing"
+            leaving = {self.addresses[instance_id] for instance_id in instance_ids}
+            self.balancer.reload([address for address in self.balancer.backends if address not in leaving])
+        time.sleep(self.drain_seconds)
+        for instance_id in instance_ids:
+            self.guests[instance_id].stop()
+        with self.lock:
+            for instance_id in instance_ids:
+                del self.instances[instance_id]
+            self.lifecycle_state = "Active"
+
+    def _listener_health(self, one: dict[str, str]) -> dict[str, object]:
+        assert self.balancer is not None
+        port = {"lsn-80": 80, "lsn-443": 443}[one.get("ListenerId", "")]
+        try:
+            states = self.balancer.states(port)
+        except (OSError, IndexError, ValueError):
+            states = {}
+        backends = [item for item in self.instances.values() if item.status in ("InService", "Removing")]
+        return {
+            "Results": [
+                {
+                    "InstanceId": item.instance_id,
+                    "Status": "Up" if states.get(self.addresses.get(item.instance_id, ""), "").startswith("UP") else "Down",
+                }
+                for item in backends
+            ],
+            "TotalCount": len(backends),
+            "Status": "Active",
+        }
+
+
+def test_a_user_data_change_rolls_the_fleet_through_new_hosts_without_a_failed_request(
+    bed: Bed, guest_factory: GuestFactory, host_network_factory: HostNetworkFactory
+) -> None:
+    """What FleetRoll does after a change only new hosts get, on booted hosts: the roll (the
+    real module, through the real Volcengine SDK) drives the Auto Scaling stand-in, whose
+    launches boot guests from the new user data behind the CLB stand-in. A probe through the
+    balancer (a new connection each time, as clients arriving) never fails, the balancer never
+    has fewer than two hosts up, and the fleet ends on two new hosts serving the release."""
+    # The fleet's release must be a good one for new hosts to boot into (v3 was abandoned).
+    bed.release(project_artifact(APP_PROJECT))
+    new_spec = bed.spec.model_copy(update={"capacity": Capacity(vcpus=1, memory_mib=1536)})
+    new_user_data = render_user_data(new_spec).cloud_config
+    assert new_user_data != bed.user_data
+
+    def boot(instance_id: str) -> tuple[Guest, HostNetwork]:
+        network = host_network_factory()
+        return guest_factory(instance_id.replace("i-", ""), new_user_data, network=network), network
+
+    fleet = BootedFleet(boot=boot, balancer=bed.balancer, listener_ids=("lsn-80", "lsn-443"))
+    for number, (guest, network) in enumerate(bed.hosts, start=1):
+        fleet.adopt(f"i-rel{number}", guest, network.guest_address, age_hours=3 - number * 0.1)
+    fleet.change_configuration()
+    old_addresses = {network.guest_address for _, network in bed.hosts}
+
+    probes = {"ok": 0, "failed": 0, "min_up": 99}
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        client = PinnedHttps(DOMAIN, BALANCER_ADDRESS, None, timeout=5)
+        while not stop.is_set():
+            try:
+                status = client.get("/healthz")[0]
+                probes["ok" if status == 200 else "failed"] += 1
+                if status != 200:
+                    errors.append(f"HTTP {status}")
+            except OSError as error:
+                probes["failed"] += 1
+                errors.append(repr(error))
+            try:
+                states = bed.balancer.states(443)
+                # "UP 1/3": up, with a check in flight since a reload (still taking traffic).
+                up = sum(1 for state in states.values() if state.startswith("UP"))
+                if up < 2:
+                    errors.append(f"states {states}")
+                probes["min_up"] = min(probes["min_up"], up)
+            except (OSError, IndexError, ValueError):
+                pass
+            time.sleep(0.1)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    lines: list[str] = []
+    with StandIn(fleet) as stand_in:
+        api = VolcengineFleetApi(
+            region=REGION, access_key=ACCESS_KEY, secret_key="standin-secret", scaling_group_id="scg-standin",
+            listener_ids=fleet.listener_ids, host=stand_in.host,
+        )  # fmt: skip
+        prober.start()
+        started = time.monotonic()
+        try:
+            report = roll(api, batch_size=1, health_timeout_seconds=600, poll_seconds=1, log=lines.append)
+        finally:
+            stop.set()
+            prober.join(timeout=30)
+    FIGURES["fleet roll, 2 hosts one at a time (s)"] = time.monotonic() - started
+    FIGURES["fleet roll: probes"] = probes["ok"] + probes["failed"]
+    print("\nfleet roll:", *lines, sep="\n  ")
+
+    assert report.replaced == ("i-rel1", "i-rel2"), lines
+    assert probes["failed"] == 0 and probes["ok"] > 100, (probes, errors[:5])
+    assert probes["min_up"] >= 2, (probes, errors[:5])
+    # Two new hosts behind the balancer, both serving the release, the old ones off.
+    assert len(bed.balancer.backends) == 2 and not old_addresses & set(bed.balancer.backends)
+    for address in bed.balancer.backends:
+        assert bed.version(address) == "0.1.0"
+    # The old hosts are gone: nothing answers at their addresses.
+    assert [bed.version(address) for address in sorted(old_addresses)] == ["", ""]
+    assert (fleet.desired, fleet.max_size, fleet.suspended) == (2, 4, set())
