@@ -132,6 +132,7 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
         ),
         in_region,
     )
-    release_id = host_spec.apply(lambda spec: release_record(spec).id)
-    attempt_id = host_spec.apply(lambda spec: release_record(spec).attempt_id)
+    record = host_spec.apply(release_record)
+    release_id = record.apply(lambda value: value.id)
+    attempt_id = record.apply(lambda value: value.attempt_id)
     return Foundation(in_region, network, hosts_group, database, storage, artifacts, host_spec, release_id, attempt_id)

@@ -221,8 +221,9 @@ def host_id() -> str:
 def report(config: HostConfig, store: Store, state: str, release: ReleaseRecord | None, detail: str = "") -> None:
     """Tell the store what this host serves; the stack's deploy step reads these."""
     serving = slot_release(config.app_name, active_slot(config.app_name) or "")
+    host = host_id()
     body = {
-        "host": host_id(),
+        "host": host,
         "state": state,
         "release": release.id if release else "",
         "serving": serving.id if serving else "",
@@ -231,7 +232,7 @@ def report(config: HostConfig, store: Store, state: str, release: ReleaseRecord 
         "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     try:
-        store.put(report_key(config.app_name, host_id()), json.dumps(body, sort_keys=True).encode(), "application/json")
+        store.put(report_key(config.app_name, host), json.dumps(body, sort_keys=True).encode(), "application/json")
     except StoreUnavailable as error:
         warn(f"could not report to the store: {error}")
 
