@@ -52,9 +52,20 @@ def start_proxy(config: HostConfig) -> None:
     else:
         # Nginx needs a certificate before the real one exists: a short-lived placeholder.
         tls.placeholder(config)
+    start_metrics()
     run(["nginx", "-t"])
     systemctl("enable", "nginx")
     systemctl("restart", "nginx")
+
+
+def start_metrics() -> None:
+    """mtail, tailing Nginx's per-request numbers; the file exists before either starts."""
+    stream = Path("/var/log/nginx/metrics.stream")
+    if not stream.exists():
+        stream.touch(mode=0o644)
+    systemctl("daemon-reload")
+    systemctl("enable", "mtail")
+    systemctl("restart", "mtail", "logrotate.timer")
 
 
 def obtain_certificate(config: HostConfig) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .system import atomic_write
 
-__all__ = ["HOST_FILES", "NGINX_CONF", "SSHD_CONF", "install_host_files"]
+__all__ = ["HOST_FILES", "MTAIL_PROGRAM", "NGINX_CONF", "SSHD_CONF", "install_host_files"]
 
 # The whole /etc/nginx/nginx.conf: Debian's enables TLS 1.0 and 1.1 at http level, which a
 # site file cannot override, so the host owns this file. TLS follows Mozilla's "intermediate"
@@ -49,6 +49,11 @@ http {
                        'request_time=$request_time upstream_time=$upstream_response_time '
                        'host=$host "$http_user_agent"';
     access_log syslog:server=unix:/dev/log,nohostname,tag=nginx journal;
+    # The same requests as numbers for mtail (request rate, 5xx rate, latency on
+    # 127.0.0.1:3903): a file it tails, written in 32 KB batches, rotated by size (below).
+    # Not a datagram socket: Debian's mtail reads those one per poll, a few hundred a second.
+    log_format metrics '$status $request_time';
+    access_log /var/log/nginx/metrics.stream metrics buffer=32k flush=1s;
 
     include /etc/nginx/conf.d/*.conf;
     include /etc/nginx/sites-enabled/*;
@@ -63,9 +68,75 @@ KbdInteractiveAuthentication no
 PermitRootLogin no
 """
 
+# What users feel, from Nginx's point of view: requests by status class and how long they took
+# (request_time: from the first byte read to the last byte sent, the app's share included).
+MTAIL_PROGRAM = """\
+# Managed by app-host (the host tooling). One line per request: "<status> <request_time>".
+counter nginx_requests_total by status_class
+histogram nginx_request_seconds buckets 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
+
+/(?P<status>[1-5])\\d\\d (?P<seconds>\\d+\\.\\d+)$/ {
+  nginx_requests_total[$status + "xx"]++
+  # mtail 3.0.0-rc50 counts a 0 in no exported bucket (the count would outgrow +Inf); Nginx
+  # says 0.000 for under a millisecond, so such a request is booked as half of one.
+  $seconds > 0 {
+    nginx_request_seconds = $seconds
+  } else {
+    nginx_request_seconds = 0.0005
+  }
+}
+"""
+
+# The Debian package's unit reads these; HOST keeps the endpoint on loopback (its default is
+# every address), so no security group or firewall rule is involved.
+MTAIL_DEFAULTS = """\
+# Managed by app-host (the host tooling).
+LOGS=/var/log/nginx/metrics.stream
+HOST=127.0.0.1
+PORT=3903
+"""
+
+# Back at once if it dies; the numbers are counters, so a restart only resets them.
+MTAIL_DROP_IN = """\
+# Managed by app-host (the host tooling).
+[Service]
+Restart=always
+RestartSec=1s
+"""
+
+# The stream grows with traffic (about 10 bytes a request): rotated by size, one old file kept,
+# and logrotate (a daily timer on Debian) runs every 10 minutes. Nginx reopens on USR1; mtail
+# follows the new file. Not *.log, so Debian's own Nginx rule (daily, 14 kept) leaves it alone.
+METRICS_LOGROTATE = """\
+# Managed by app-host (the host tooling).
+/var/log/nginx/metrics.stream {
+    size 50M
+    rotate 1
+    missingok
+    notifempty
+    nocompress
+    postrotate
+        [ ! -s /run/nginx.pid ] || kill -USR1 "$(cat /run/nginx.pid)"
+    endscript
+}
+"""
+
+LOGROTATE_TIMER_DROP_IN = """\
+# Managed by app-host (the host tooling).
+[Timer]
+OnCalendar=
+OnCalendar=*:0/10
+AccuracySec=1min
+"""
+
 HOST_FILES: dict[str, str] = {
     "/etc/nginx/nginx.conf": NGINX_CONF,
     "/etc/ssh/sshd_config.d/10-app-host.conf": SSHD_CONF,
+    "/etc/mtail/nginx.mtail": MTAIL_PROGRAM,
+    "/etc/default/mtail": MTAIL_DEFAULTS,
+    "/etc/systemd/system/mtail.service.d/10-app-host.conf": MTAIL_DROP_IN,
+    "/etc/logrotate.d/app-host-metrics": METRICS_LOGROTATE,
+    "/etc/systemd/system/logrotate.timer.d/10-app-host.conf": LOGROTATE_TIMER_DROP_IN,
 }
 
 

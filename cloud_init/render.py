@@ -55,6 +55,8 @@ PACKAGES: tuple[str, ...] = (
     "logrotate",
     "ca-certificates",
     "openssh-server",
+    # Request rate, 5xx rate and latency from Nginx's log stream, on 127.0.0.1:3903.
+    "mtail",
     # The host tooling's own dependencies, from Debian (security updates with the OS).
     "python3-boto3",
     "python3-psycopg",

@@ -88,6 +88,7 @@ BASE_PACKAGES: tuple[str, ...] = (
     "procps",
     "curl",
     "postgresql-client",
+    "mtail",
     # The host tooling's dependencies, as the user data's package list names them.
     "python3-boto3",
     "python3-psycopg",

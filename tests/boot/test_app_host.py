@@ -251,9 +251,11 @@ def test_nothing_but_nginx_and_ssh_listens_on_tcp(host: BootedHost) -> None:
     # servers; only sockets of guest processes carry a users:(...) owner seen from inside.
     listeners = host.guest.exec(["ss", "-Hltnp"]).stdout.splitlines()
     owners = {name for line in listeners for name in re.findall(r'users:\(\("([^"]+)"', line)}
-    assert owners == {"nginx", "sshd"}, listeners
+    assert owners == {"nginx", "sshd", "mtail"}, listeners
     ports = {int(port) for line in listeners if "nginx" in line for port in re.findall(r":(\d+)\s", line)}
     assert ports == {80, 443}
+    # The metrics endpoint on loopback only.
+    assert [line.split()[3] for line in listeners if '"mtail"' in line] == ["127.0.0.1:3903"], listeners
     # The app socket belongs to Nginx's user only.
     mode = host.guest.exec(["stat", "-L", "-c", "%A %U", "/var/lib/app-host/active/api.sock"]).stdout.split()
     assert mode == ["srw-------", "www-data"]
@@ -295,6 +297,74 @@ def test_logs_go_to_the_journal(host: BootedHost) -> None:
     limits = host.guest.exec(["systemd-analyze", "cat-config", "systemd/journald.conf"]).stdout
     assert "SystemMaxUse=1024M" in limits
     assert host.guest.exec(["logrotate", "--debug", "/etc/logrotate.d/nginx"], check=False).returncode == 0
+
+
+def _nginx_metrics(host: BootedHost) -> dict[str, float]:
+    """mtail's Prometheus page, read on the host: series name with labels (prog dropped) -> value."""
+    text = host.guest.exec(["curl", "-sf", "http://127.0.0.1:3903/metrics"]).stdout
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("nginx_"):
+            series, _, value = line.rpartition(" ")
+            values[re.sub(r'prog="[^"]*",?', "", series).replace("{}", "")] = float(value)
+    return values
+
+
+def _grew(host: BootedHost, before: dict[str, float], series: str, by: float) -> bool:
+    return _nginx_metrics(host).get(series, 0.0) - before.get(series, 0.0) >= by
+
+
+def test_request_rate_errors_and_latency_reach_mtail_and_move(host: BootedHost) -> None:
+    """What users feel, as numbers: requests by status class and a latency histogram from a
+    stream Nginx writes and mtail tails. Errors and delays are caused for real: the app away (Nginx 502),
+    then the app's service stopped with its socket kept (the next request waits for it)."""
+    ok, errors = 'nginx_requests_total{status_class="2xx"}', 'nginx_requests_total{status_class="5xx"}'
+    slow, total = 'nginx_request_seconds_bucket{le="0.5"}', 'nginx_request_seconds_count'
+    before = _nginx_metrics(host)
+    for _ in range(20):
+        assert host.https.get("/healthz")[0] == 200
+    wait_for(lambda: _grew(host, before, ok, 20), timeout=10, interval=0.2, what="20 answers counted")
+    assert _nginx_metrics(host).get(errors, 0.0) == before.get(errors, 0.0)
+
+    slot = serving_slot(host.guest)
+    host.guest.exec(["systemctl", "stop", f"api@{slot}.socket", f"api@{slot}.service"])
+    try:
+        assert [host.https.get("/healthz")[0] for _ in range(5)] == [502] * 5
+    finally:
+        host.guest.exec(["systemctl", "start", f"api@{slot}.socket"])
+    wait_for(lambda: _grew(host, before, errors, 5), timeout=10, interval=0.2, what="the 502s counted")
+
+    before = _nginx_metrics(host)
+    host.guest.exec(["systemctl", "stop", f"api@{slot}.service"])
+    started = time.monotonic()
+    assert host.https.get("/healthz")[0] == 200
+    waited = time.monotonic() - started
+    TIMINGS["first request to a stopped app (socket kept) (s)"] = waited
+    wait_for(lambda: _grew(host, before, total, 1), timeout=10, interval=0.2, what="the slow request counted")
+    after = _nginx_metrics(host)
+    # Counted, and above half a second: outside the 0.5 s bucket.
+    assert after[total] - before[total] >= 1 and after[slow] - before.get(slow, 0.0) < after[total] - before[total], (
+        waited,
+        after,
+    )
+
+    # mtail restarted: counting starts again from the stream's end.
+    host.guest.exec(["systemctl", "restart", "mtail"])
+    wait_for(lambda: host.guest.exec(["curl", "-sf", "http://127.0.0.1:3903/metrics"], check=False).returncode == 0, timeout=10, interval=0.2, what="mtail back")
+    for _ in range(5):
+        host.https.get("/healthz")
+    wait_for(lambda: _nginx_metrics(host).get(ok, 0.0) >= 5, timeout=10, interval=0.2, what="answers counted after mtail's restart")
+
+    # The stream rotated by size: Nginx reopens it (USR1) and mtail follows the new file.
+    host.guest.exec(["logrotate", "--force", "/etc/logrotate.d/app-host-metrics"])
+    before = _nginx_metrics(host)
+    for _ in range(5):
+        host.https.get("/healthz")
+    wait_for(lambda: _grew(host, before, ok, 5), timeout=10, interval=0.2, what="answers counted after a rotation")
+    size = host.guest.exec(["stat", "-c", "%s", "/var/log/nginx/metrics.stream"]).stdout.strip()
+    assert int(size) > 0, "Nginx still writes the rotated file"
+    timer = host.guest.exec(["systemctl", "show", "logrotate.timer", "-p", "TimersCalendar"]).stdout
+    assert "*:0/10" in timer or "*-*-* *:00/10:00" in timer, timer
 
 
 def test_ssh_refuses_passwords_and_root(host: BootedHost) -> None:

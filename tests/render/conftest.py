@@ -1,4 +1,4 @@
-"""Render tests run the real validators (cloud-init, nginx, gixy, systemd, shellcheck, gunicorn)
+"""Render tests run the real validators (cloud-init, nginx, gixy, systemd, shellcheck, gunicorn, mtail)
 on the files the renderer produces."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-_TOOLS = ("cloud-init", "nginx", "systemd-analyze", "shellcheck", "openssl")
+_TOOLS = ("cloud-init", "nginx", "systemd-analyze", "shellcheck", "openssl", "mtail")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
