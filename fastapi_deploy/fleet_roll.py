@@ -32,7 +32,7 @@ import datetime
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -382,28 +382,37 @@ class VolcengineFleetApi:
             suspended=tuple(found.suspended_processes or ()),
         )
 
-    def hosts(self) -> list[Host]:
-        hosts: list[Host] = []
-        page = 1
+    def _pages(self, fetch: Callable[[int], Any], items: str) -> Iterator[Any]:
+        """The `items` of a paged Describe call, page after page, until a short page or the
+        response's TotalCount."""
+        page, seen = 1, 0
         while True:
-            result = self._scaling.describe_scaling_instances(
+            result = fetch(page)
+            found = getattr(result, items) or []
+            yield from found
+            seen += len(found)
+            if len(found) < self.PAGE_SIZE or seen >= int(result.total_count or 0):
+                return
+            page += 1
+
+    def hosts(self) -> list[Host]:
+        instances = self._pages(
+            lambda page: self._scaling.describe_scaling_instances(
                 self._as.DescribeScalingInstancesRequest(
                     scaling_group_id=self.scaling_group_id, page_number=page, page_size=self.PAGE_SIZE
                 )
+            ),
+            "scaling_instances",
+        )
+        return [
+            Host(
+                instance_id=item.instance_id,
+                status=item.status,
+                created_at=parse_time(item.created_time),
+                creation_type=item.creation_type or "AutoCreated",
             )
-            found = result.scaling_instances or []
-            hosts.extend(
-                Host(
-                    instance_id=item.instance_id,
-                    status=item.status,
-                    created_at=parse_time(item.created_time),
-                    creation_type=item.creation_type or "AutoCreated",
-                )
-                for item in found
-            )
-            if len(found) < self.PAGE_SIZE or len(hosts) >= int(result.total_count or 0):
-                return hosts
-            page += 1
+            for item in instances
+        ]
 
     def set_capacity(self, desired: int, max_size: int) -> None:
         self._scaling.modify_scaling_group(
@@ -433,22 +442,20 @@ class VolcengineFleetApi:
             self._as.ResumeProcessesRequest(scaling_group_id=self.scaling_group_id, processes=list(processes))
         )
 
+    def _backends(self, listener_id: str) -> dict[str, str]:
+        """Instance -> its status on the listener."""
+        results = self._pages(
+            lambda page: self._balancer.describe_listener_health(
+                self._clb.DescribeListenerHealthRequest(listener_id=listener_id, page_number=page, page_size=self.PAGE_SIZE)
+            ),
+            "results",
+        )
+        return {item.instance_id: item.status for item in results}
+
     def health(self, instance_ids: Iterable[str]) -> dict[str, list[str]]:
         statuses: dict[str, list[str]] = {instance: [] for instance in instance_ids}
         for listener_id in self.listener_ids:
-            seen: dict[str, str] = {}
-            page = 1
-            while True:
-                result = self._balancer.describe_listener_health(
-                    self._clb.DescribeListenerHealthRequest(
-                        listener_id=listener_id, page_number=page, page_size=self.PAGE_SIZE
-                    )
-                )
-                found = result.results or []
-                seen.update({item.instance_id: item.status for item in found})
-                if len(found) < self.PAGE_SIZE:
-                    break
-                page += 1
+            seen = self._backends(listener_id)
             for instance, states in statuses.items():
                 status = seen.get(instance)
                 states.append(
@@ -517,19 +524,18 @@ def main(environ: dict[str, str] | None = None) -> int:
         rolled_before = _rolled_configuration(environ.get("PULUMI_COMMAND_STDOUT", ""))
         if rolled_before is not None and rolled_before == configuration:
             print(f"fleet roll: hosts already boot from configuration {configuration}: nothing to replace", flush=True)
-            print(f"{ROLLED_MARK}{configuration}", flush=True)
-            return 0
-        roll(
-            api,
-            batch_size=int(_number("ROLL_BATCH_SIZE", environ, "1")),
-            health_timeout_seconds=_number("ROLL_HEALTH_TIMEOUT_SECONDS", environ, "900"),
-            poll_seconds=_number("ROLL_POLL_SECONDS", environ, "10"),
-            # Run again because the configuration changed: every host that exists now is old,
-            # whether or not the service stamped the change. The first run (no earlier output)
-            # goes by the service's stamp alone, so a new fleet is not replaced at birth.
-            changed_after=datetime.datetime.now(datetime.UTC) if rolled_before is not None else None,
-            log=lambda line: print(f"fleet roll: {line}", flush=True),
-        )
+        else:
+            roll(
+                api,
+                batch_size=int(_number("ROLL_BATCH_SIZE", environ, "1")),
+                health_timeout_seconds=_number("ROLL_HEALTH_TIMEOUT_SECONDS", environ, "900"),
+                poll_seconds=_number("ROLL_POLL_SECONDS", environ, "10"),
+                # Run again because the configuration changed: every host that exists now is
+                # old, whether or not the service stamped the change. The first run (no earlier
+                # output) goes by the service's stamp alone, so a new fleet is not replaced at birth.
+                changed_after=datetime.datetime.now(datetime.UTC) if rolled_before is not None else None,
+                log=lambda line: print(f"fleet roll: {line}", flush=True),
+            )
         # Read back by the next run (pulumi-command passes it as PULUMI_COMMAND_STDOUT).
         print(f"{ROLLED_MARK}{configuration}", flush=True)
     except RollFailed as failure:

@@ -269,6 +269,13 @@ def test_hosts_page_through_more_than_one_page(stand_in: StandIn, fleet: Fleet) 
     assert len(api.hosts()) == 5
 
 
+def test_listener_health_pages_through_more_than_one_page(stand_in: StandIn, fleet: Fleet) -> None:
+    ids = fleet.add_running(5)
+    api = api_for(stand_in, fleet)
+    api.PAGE_SIZE = 2
+    assert api.health(ids) == {instance: ["Up", "Up"] for instance in ids}
+
+
 def test_main_needs_the_listeners_to_judge_health(capsys: pytest.CaptureFixture[str]) -> None:
     settings = {"VOLCENGINE_REGION": REGION, "ROLL_SCALING_GROUP_ID": "scg-1", "VOLCENGINE_ACCESS_KEY": "a", "VOLCENGINE_SECRET_KEY": "b"}
     assert main(settings) == 1
