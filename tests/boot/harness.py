@@ -1129,6 +1129,11 @@ class TcpBalancer(_OuterService):
                 states[self.backends[int(values["svname"][4:])]] = values["status"]
         return states
 
+    def up(self, port: int = 443) -> set[str]:
+        """Backends taking traffic on `port`: 'UP', or 'UP 1/3' while a check is in flight
+        (as after a reload)."""
+        return {address for address, state in self.states(port).items() if state.startswith("UP")}
+
     def set_backends(self, backends: Sequence[str]) -> None:
         self.backends = list(backends)
         self.stop()

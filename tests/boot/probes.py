@@ -16,7 +16,16 @@ from typing import Any
 
 from cryptography import x509
 
-__all__ = ["LoadResult", "PinnedHttps", "bounded_load", "served_certificate", "wrk", "wrk_failures", "wrk_p99_ms"]
+__all__ = [
+    "LoadResult",
+    "PinnedHttps",
+    "bounded_load",
+    "prometheus_series",
+    "served_certificate",
+    "wrk",
+    "wrk_failures",
+    "wrk_p99_ms",
+]
 
 
 class _PinnedConnection(http.client.HTTPSConnection):
@@ -203,3 +212,14 @@ def wrk_p99_ms(output: str) -> float:
     match = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.MULTILINE)
     assert match, output
     return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def prometheus_series(text: str, prefix: str = "nginx_") -> dict[str, float]:
+    """A Prometheus text page -> {series with its labels, mtail's prog label dropped: value},
+    for the series named `prefix`*."""
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            series, _, value = line.rpartition(" ")
+            values[re.sub(r'prog="[^"]*",?', "", series).replace("{}", "")] = float(value)
+    return values

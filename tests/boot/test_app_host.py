@@ -37,7 +37,15 @@ from tests.boot.host_parts import (
     sample_app_spec,
     serving_slot,
 )
-from tests.boot.probes import PinnedHttps, bounded_load, http_get, served_certificate, wrk, wrk_failures
+from tests.boot.probes import (
+    PinnedHttps,
+    bounded_load,
+    http_get,
+    prometheus_series,
+    served_certificate,
+    wrk,
+    wrk_failures,
+)
 from tests.host_specs import ADMIN_KEY
 
 pytestmark = pytest.mark.boot
@@ -301,13 +309,7 @@ def test_logs_go_to_the_journal(host: BootedHost) -> None:
 
 def _nginx_metrics(host: BootedHost) -> dict[str, float]:
     """mtail's Prometheus page, read on the host: series name with labels (prog dropped) -> value."""
-    text = host.guest.exec(["curl", "-sf", "http://127.0.0.1:3903/metrics"]).stdout
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("nginx_"):
-            series, _, value = line.rpartition(" ")
-            values[re.sub(r'prog="[^"]*",?', "", series).replace("{}", "")] = float(value)
-    return values
+    return prometheus_series(host.guest.exec(["curl", "-sf", "http://127.0.0.1:3903/metrics"]).stdout)
 
 
 def _grew(host: BootedHost, before: dict[str, float], series: str, by: float) -> bool:

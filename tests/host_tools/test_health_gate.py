@@ -19,6 +19,7 @@ from fastapi_deploy.app_host.config import HostConfig
 from fastapi_deploy.app_host.health_gate import Gate, GateSettings, answered_by_app, probe_app
 from fastapi_deploy.app_host.units import tooling_units
 from fastapi_deploy.cloud_init import render_user_data
+from tests.boot.harness import free_port
 from tests.host_specs import acme_spec
 
 DOMAIN = "api.example.test"
@@ -56,12 +57,6 @@ def test_liveness_counts_any_answer_from_the_app(status: int, alive: bool) -> No
     assert answered_by_app(status) is alive
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -72,7 +67,7 @@ def _accepts(port: int) -> bool:
 
 def test_the_port_opens_after_rise_and_closes_after_fall_probes() -> None:
     answers = iter([True, True, False, False, True, False, False, False, True])
-    port = _free_port()
+    port = free_port()
     gate = Gate(port, GateSettings(fall=3, rise=2), lambda: next(answers))
     states = []
     for _ in range(9):
@@ -146,4 +141,4 @@ def test_a_probe_without_an_answer_in_time_fails(https_server: int) -> None:
 
 
 def test_a_probe_with_nothing_listening_fails() -> None:
-    assert probe_app(DOMAIN, "/readyz", 1, port=_free_port()) is False
+    assert probe_app(DOMAIN, "/readyz", 1, port=free_port()) is False

@@ -5,9 +5,7 @@ Expected values are counted here from the requests made, not read from the progr
 
 from __future__ import annotations
 
-import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,25 +16,11 @@ from pathlib import Path
 import pytest
 
 from fastapi_deploy.app_host.host_files import MTAIL_DEFAULTS, MTAIL_PROGRAM, NGINX_CONF
+from tests.boot.harness import free_port
+from tests.boot.probes import prometheus_series
 
 MTAIL = shutil.which("mtail") or "mtail"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _series(text: str) -> dict[str, float]:
-    """Prometheus text -> {series without the prog label: value}."""
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("nginx_"):
-            series, _, value = line.rpartition(" ")
-            values[re.sub(r'prog="[^"]*",?', "", series).replace("{}", "")] = float(value)
-    return values
 
 
 def test_the_program_counts_status_classes_and_buckets_latency(tmp_path: Path) -> None:
@@ -54,7 +38,7 @@ def test_the_program_counts_status_classes_and_buckets_latency(tmp_path: Path) -
         timeout=60,
         check=True,
     ).stdout
-    values = _series(out)
+    values = prometheus_series(out)
     for status_class in ("2xx", "3xx", "4xx", "5xx"):
         expected = sum(1 for status, _ in requests if f"{status // 100}xx" == status_class)
         assert values.get(f'nginx_requests_total{{status_class="{status_class}"}}', 0) == expected, status_class
@@ -76,7 +60,7 @@ def mtail_live(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     assert settings["HOST"] == "127.0.0.1" and settings["LOGS"] == "/var/log/nginx/metrics.stream"
     stream = tmp_path / "metrics.stream"
     stream.touch()
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [MTAIL, "--progs", str(programs), "--logtostderr", "--address", settings["HOST"], "--port", str(port), "--logs", str(stream)],
         stdout=subprocess.DEVNULL,
@@ -103,7 +87,7 @@ def test_nginx_writes_mtail_one_line_per_request(tmp_path: Path, mtail_live: tup
     stream, metrics_port = mtail_live
     lines = [line.strip() for line in NGINX_CONF.splitlines() if "metrics" in line and not line.strip().startswith("#")]
     assert len(lines) == 2 and lines[0].startswith("log_format metrics")
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\nhttp {{\n"
@@ -122,7 +106,7 @@ def test_nginx_writes_mtail_one_line_per_request(tmp_path: Path, mtail_live: tup
         deadline = time.monotonic() + 10
         while True:
             page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-            values = _series(page)
+            values = prometheus_series(page)
             seen = {key: values.get(f'nginx_requests_total{{status_class="{key}"}}', 0) for key in expected}
             if seen == expected or time.monotonic() > deadline:
                 break
