@@ -58,10 +58,13 @@ __all__ = [
     "active_link",
     "converge",
     "first_release",
+    "migrate_unit",
     "record_key",
     "report_key",
     "slot_dir",
     "slot_socket",
+    "slot_units",
+    "worker_markers",
 ]
 
 SLOTS = ("blue", "green")
@@ -197,15 +200,27 @@ def slot_release(app_name: str, slot: str) -> ReleaseRecord | None:
         return None
 
 
-def _units(app_name: str, slot: str) -> tuple[str, str]:
+def slot_units(app_name: str, slot: str) -> tuple[str, str]:
+    """The slot's socket and app server units ('' for the slot: the templates)."""
     return f"{app_name}@{slot}.socket", f"{app_name}@{slot}.service"
+
+
+def migrate_unit(app_name: str, slot: str) -> str:
+    """The slot's migration unit ('' for the slot: the template)."""
+    return f"{app_name}-migrate@{slot}.service"
+
+
+def worker_markers(app_name: str, slot: str) -> str:
+    """The slot's runtime directory (under /run), where each worker leaves a file once it has
+    imported the app."""
+    return f"{app_name}-{slot}"
 
 
 def _stop_slot(app_name: str, slot: str) -> None:
     """The slot's app, its socket and its migration unit (which stays active after a run:
     left so, a later release into the slot would skip its migrations)."""
-    socket_unit, service_unit = _units(app_name, slot)
-    for unit in (service_unit, socket_unit, f"{app_name}-migrate@{slot}.service"):
+    socket_unit, service_unit = slot_units(app_name, slot)
+    for unit in (service_unit, socket_unit, migrate_unit(app_name, slot)):
         systemctl("stop", unit, check=False)
 
 
@@ -277,7 +292,7 @@ def install(config: HostConfig, store: Store, record: ReleaseRecord, slot: str) 
 def _start_migration(config: HostConfig, slot: str, timeout_seconds: float) -> None:
     """The slot's migration unit, once: a release whose migration fails is abandoned (the
     unit's own retries are for first boots, which have nothing else to serve)."""
-    unit = f"{config.app_name}-migrate@{slot}.service"
+    unit = migrate_unit(config.app_name, slot)
     systemctl("reset-failed", unit, check=False)
     systemctl("start", "--no-block", unit)
     deadline = time.monotonic() + timeout_seconds
@@ -349,11 +364,11 @@ def _children(pid: int) -> set[int]:
 def workers_ready(config: HostConfig, slot: str) -> tuple[int, int]:
     """(workers that have imported the app, workers) of the slot's gunicorn. Each worker
     leaves a marker once the app is imported (app_host.worker)."""
-    main = int(_unit_properties(_units(config.app_name, slot)[1], "MainPID")["MainPID"] or 0)
+    main = int(_unit_properties(slot_units(config.app_name, slot)[1], "MainPID")["MainPID"] or 0)
     if not main:
         return 0, 0
     workers = _children(main)
-    markers = Path(f"/run/{config.app_name}-{slot}")
+    markers = Path("/run") / worker_markers(config.app_name, slot)
     try:
         marked = {int(item.name) for item in markers.iterdir() if item.name.isdigit()}
     except OSError:
@@ -366,7 +381,7 @@ def start_and_wait_ready(config: HostConfig, record: ReleaseRecord, slot: str) -
     200. Returns the seconds it took."""
     started = time.monotonic()
     deadline = started + record.ready_timeout_seconds
-    socket_unit, service_unit = _units(config.app_name, slot)
+    socket_unit, service_unit = slot_units(config.app_name, slot)
     for unit in (socket_unit, service_unit):
         systemctl("reset-failed", unit, check=False)
     systemctl("start", socket_unit)
@@ -390,7 +405,7 @@ def start_and_wait_ready(config: HostConfig, record: ReleaseRecord, slot: str) -
 def switch(config: HostConfig, slot: str) -> None:
     """Point Nginx's upstream at `slot`, atomically, and make it the slot that boots."""
     # Boot order first: a failure here leaves the old slot serving and booting.
-    systemctl("enable", *_units(config.app_name, slot))
+    systemctl("enable", *slot_units(config.app_name, slot))
     link = active_link(config.app_name)
     link.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     partial = link.with_name(f".{link.name}.new")
@@ -399,7 +414,7 @@ def switch(config: HostConfig, slot: str) -> None:
     os.replace(partial, link)
     for other in SLOTS:
         if other != slot:
-            systemctl("disable", *_units(config.app_name, other), check=False)
+            systemctl("disable", *slot_units(config.app_name, other), check=False)
 
 
 def connections(socket_path: str) -> int:
@@ -516,7 +531,7 @@ def first_release(config: HostConfig, store: Store, wait_seconds: float = 600) -
     try:
         install(config, store, record, SLOTS[0])
         switch(config, SLOTS[0])
-        socket_unit, service_unit = _units(config.app_name, SLOTS[0])
+        socket_unit, service_unit = slot_units(config.app_name, SLOTS[0])
         systemctl("start", socket_unit)
         # Pulls in the slot's migration first (Wants/After); fails here if the app cannot start.
         systemctl("start", service_unit)

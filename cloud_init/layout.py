@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 # Paths the tooling owns, named once there (app_host is what runs on the hosts).
 from fastapi_deploy.app_host.config import TOOL, WORKER_MARKERS_ENV
-from fastapi_deploy.app_host.release import active_link, slot_dir, slot_socket
+from fastapi_deploy.app_host.release import (
+    active_link,
+    migrate_unit,
+    slot_dir,
+    slot_socket,
+    slot_units,
+    worker_markers,
+)
 from fastapi_deploy.app_host.units import ACME_RESPONDER_SOCKET
 
 __all__ = [
@@ -90,15 +97,20 @@ class HostLayout:
     @property
     def app_unit(self) -> str:
         """The app server's template unit (an instance per slot)."""
-        return f"{self.app_name}@.service"
+        return slot_units(self.app_name, "")[1]
 
     @property
     def socket_unit(self) -> str:
-        return f"{self.app_name}@.socket"
+        return slot_units(self.app_name, "")[0]
 
     @property
     def migrate_unit(self) -> str:
-        return f"{self.app_name}-migrate@.service"
+        return migrate_unit(self.app_name, "")
+
+    @property
+    def worker_markers(self) -> str:
+        """The slot's runtime directory for its workers' markers, in a template."""
+        return worker_markers(self.app_name, "%i")
 
     def instance(self, template: str, slot: str = "%i") -> str:
         """`template`'s unit for one slot ('%i': the same slot as the unit naming it)."""

@@ -80,8 +80,8 @@ EnvironmentFile={layout.slot_release_env}
 EnvironmentFile={layout.env_file}
 # Each worker leaves a file here once it has imported the app (the release tooling waits
 # for all of them before switching to this slot).
-RuntimeDirectory={layout.app_name}-%i
-Environment={WORKER_MARKERS_ENV}=%t/{layout.app_name}-%i
+RuntimeDirectory={layout.worker_markers}
+Environment={WORKER_MARKERS_ENV}=%t/{layout.worker_markers}
 WorkingDirectory=/
 ExecStart={layout.slot_venv}/bin/gunicorn --config {layout.gunicorn_conf} --bind unix:{layout.slot_socket} {spec.app.asgi_path}
 ExecReload=/bin/kill -s HUP $MAINPID
