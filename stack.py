@@ -16,7 +16,6 @@ import pulumi_volcengine as volcengine
 from pydantic import SecretStr
 
 from fastapi_deploy.artifacts import LocalArtifact
-from fastapi_deploy.cloud_init.render import release_record
 from fastapi_deploy.components import (
     HostArtifacts,
     HostArtifactsArgs,
@@ -132,7 +131,7 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
         ),
         in_region,
     )
-    record = host_spec.apply(release_record)
-    release_id = record.apply(lambda value: value.id)
-    attempt_id = record.apply(lambda value: value.attempt_id)
+    assert artifacts.release is not None
+    release_id = artifacts.release.apply(lambda record: record.id)
+    attempt_id = artifacts.release.apply(lambda record: record.attempt_id)
     return Foundation(in_region, network, hosts_group, database, storage, artifacts, host_spec, release_id, attempt_id)

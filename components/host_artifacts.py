@@ -16,7 +16,7 @@ import pulumi
 import pulumi_volcengine as volcengine
 from pydantic import Field
 
-from fastapi_deploy.app_host.release import record_key
+from fastapi_deploy.app_host.release import ReleaseRecord, record_key
 from fastapi_deploy.artifacts import LocalArtifact, tooling_artifact
 from fastapi_deploy.cloud_init.render import release_record
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token, secret
@@ -48,6 +48,9 @@ class HostArtifacts(pulumi.ComponentResource):
     """
 
     object_keys: list[str]
+    # The release record written (app_host.release), when a host spec was given: what the
+    # deploy step waits for is what the hosts read.
+    release: pulumi.Output[ReleaseRecord] | None
 
     def __init__(self, name: str, args: HostArtifactsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(project_token("storage", "HostArtifacts"), name, None, opts)
@@ -72,8 +75,10 @@ class HostArtifacts(pulumi.ComponentResource):
                 opts=child(self),
             )
             uploads.append(upload)
+        self.release = None
         if args.host_spec is not None:
             spec = pulumi.Output.from_input(args.host_spec)
+            self.release = spec.apply(release_record)
             # Updated in place when the version changes: the provider rewrites an object whose
             # content changed and replaces it only for a new key (terraform-provider-volcengine,
             # volcengine/tos/object: object_name ForceNew, content updated by ModifyResource).
@@ -83,7 +88,7 @@ class HostArtifacts(pulumi.ComponentResource):
                 bucket_name=args.bucket_name,
                 object_name=spec.apply(lambda value: record_key(value.app_name)),
                 # Secret: the spec is, and the record may name a private index with its password.
-                content=secret(spec.apply(lambda value: release_record(value).to_json())),
+                content=secret(self.release.apply(lambda record: record.to_json())),
                 content_type="application/json",
                 encryption="AES256",
                 public_acl="private",
