@@ -19,6 +19,8 @@ from fastapi_deploy.artifacts import LocalArtifact
 from fastapi_deploy.components import (
     HostArtifacts,
     HostArtifactsArgs,
+    HostMetrics,
+    HostMetricsArgs,
     Network,
     NetworkArgs,
     ObjectStorage,
@@ -29,7 +31,12 @@ from fastapi_deploy.components import (
     SecurityGroupArgs,
 )
 from fastapi_deploy.components._base import secret
-from fastapi_deploy.stack_model.host_spec import AppHostSpec, ObjectStorageSpec, S3StoreSpec
+from fastapi_deploy.stack_model.host_spec import (
+    AppHostSpec,
+    MetricsShippingSpec,
+    ObjectStorageSpec,
+    S3StoreSpec,
+)
 from fastapi_deploy.stack_model.ingress import clb_health_check_rule
 from fastapi_deploy.stack_model.stack_config import StackConfig
 
@@ -46,6 +53,8 @@ class Foundation:
     database: Postgres
     storage: ObjectStorage
     artifacts: HostArtifacts
+    # The managed Prometheus the hosts write to, and its alerts (None: hostMetrics off).
+    metrics: HostMetrics | None
     host_spec: pulumi.Output[AppHostSpec]
     # The app version the hosts are to run, and this attempt of it (ReleaseRecord).
     release_id: pulumi.Output[str]
@@ -97,8 +106,26 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
         in_region,
     )
 
+    metrics = (
+        HostMetrics(
+            "app-metrics",
+            HostMetricsArgs(
+                contact_email=config.alarm_contact_email,
+                contact_name=config.alarm_contact_name,
+                workspace_type=f"vmp.standard.{config.metrics_retention}",
+                error_percent=config.error_alarm_percent,
+                latency_p99_seconds=config.latency_alarm_p99_seconds,
+                disk_free_percent=config.disk_free_alarm_percent,
+                backup_max_age_hours=config.backup_max_age_hours if config.backup_schedule != "off" else None,
+            ),
+            in_region,
+        )
+        if config.host_metrics
+        else None
+    )
+
     def spec_from(values: list[Any]) -> AppHostSpec:
-        url, bucket, key_id, secret_key, hosts_key_id, hosts_secret_key = values
+        url, bucket, key_id, secret_key, hosts_key_id, hosts_secret_key, write_url, write_password = values
         # One bucket, two keys: the hosts' (artifacts/, tls/) and the app's (the rest).
         where = {"endpoint_url": storage.bucket_s3_endpoint, "bucket": bucket, "region": config.region}
         return config.host_spec(
@@ -107,6 +134,11 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
             app_package=app_package.ref if app_package is not None else None,
             object_storage=ObjectStorageSpec(**where, access_key_id=SecretStr(key_id), secret_access_key=SecretStr(secret_key)),
             environment=pulumi.get_stack(),
+            metrics=MetricsShippingSpec(
+                write_url=write_url, username=metrics.username, password=SecretStr(write_password)
+            )
+            if metrics is not None
+            else None,
         )
 
     # The renderer is pure and takes plain values, so the spec is built inside an apply over
@@ -119,6 +151,8 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
             storage.app_secret_access_key,
             storage.hosts_access_key_id,
             storage.hosts_secret_access_key,
+            metrics.write_url if metrics is not None else None,
+            metrics.password if metrics is not None else None,
         ).apply(spec_from)
     )
     # The app version, outside the user data: a new one rewrites this object and no host.
@@ -134,4 +168,6 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
     assert artifacts.release is not None
     release_id = artifacts.release.apply(lambda record: record.id)
     attempt_id = artifacts.release.apply(lambda record: record.attempt_id)
-    return Foundation(in_region, network, hosts_group, database, storage, artifacts, host_spec, release_id, attempt_id)
+    return Foundation(
+        in_region, network, hosts_group, database, storage, artifacts, metrics, host_spec, release_id, attempt_id
+    )

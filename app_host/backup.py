@@ -30,7 +30,7 @@ from typing import Any
 from .locks import KEEPALIVES, LockTimeout, advisory_lock, libpq_url, lock_key, with_keepalives
 from .store import Store
 
-__all__ = ["BackupRefused", "DumpRecord", "backup", "restore"]
+__all__ = ["BackupRefused", "DumpRecord", "backup", "newest_dump", "restore"]
 
 # A dump that takes longer is given up (and the lock with it), so one hung dump cannot stop
 # every later one; the unit's own timeout is a little longer.
@@ -145,6 +145,16 @@ def _sha256(path: Path) -> str:
 def _latest(store: Store, prefix: str) -> DumpRecord | None:
     data = store.get(f"{prefix}latest.json")
     return DumpRecord.parse(data) if data is not None else None
+
+
+def newest_dump(store: Store, prefix: str) -> str | None:
+    """When the newest dump in the store was taken, or None (none yet, or the store cannot
+    tell now): for the metrics, so it never raises."""
+    try:
+        latest = _latest(store, prefix)
+    except Exception:  # the run's own outcome is reported; this is extra
+        return None
+    return latest.created if latest is not None else None
 
 
 def backup(

@@ -5,11 +5,13 @@ crashes, renewals) is systemd's job.
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 from pathlib import Path
 
-from . import release, tls
-from .config import TOOL, HostConfig, StoreConfig
+from . import metrics, release, tls
+from .backup import newest_dump
+from .config import TOOL, HostConfig, MetricsConfig, StoreConfig
 from .host_files import install_host_files
 from .store import open_store
 from .system import CommandFailed, atomic_write, log, run, systemctl, warn
@@ -52,20 +54,32 @@ def start_proxy(config: HostConfig) -> None:
     else:
         # Nginx needs a certificate before the real one exists: a short-lived placeholder.
         tls.placeholder(config)
-    start_metrics()
+    start_metrics(config)
     run(["nginx", "-t"])
     systemctl("enable", "nginx")
     systemctl("restart", "nginx")
 
 
-def start_metrics() -> None:
-    """mtail, tailing Nginx's per-request numbers; the file exists before either starts."""
+def start_metrics(config: HostConfig) -> None:
+    """mtail, tailing Nginx's per-request numbers (the file exists before either starts), and,
+    when the stack ships metrics, the agent that sends them and the host's facts away."""
     stream = Path("/var/log/nginx/metrics.stream")
     if not stream.exists():
         stream.touch(mode=0o644)
     systemctl("daemon-reload")
     systemctl("enable", "mtail")
     systemctl("restart", "mtail", "logrotate.timer")
+    shipping = MetricsConfig.load()
+    if shipping is None:
+        return
+    if config.backup_prefix:
+        # A new host tells the newest dump at once, not only after its first scheduled run.
+        metrics.backup_status(
+            None,
+            newest_dump(open_store(StoreConfig.load()), config.backup_prefix),
+            datetime.datetime.now(datetime.UTC),
+        )
+    metrics.start_shipping(shipping, release.host_id(), config.app_name)
 
 
 def obtain_certificate(config: HostConfig) -> None:

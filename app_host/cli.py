@@ -10,6 +10,7 @@ from . import __version__
 
 if TYPE_CHECKING:
     from .config import HostConfig
+    from .store import Store
 
 __all__ = ["main"]
 
@@ -118,7 +119,7 @@ def _release(config: HostConfig) -> int:
 
 
 def _backups(config: HostConfig, args: argparse.Namespace) -> int:
-    from .backup import BackupRefused, backup, restore
+    from .backup import BackupRefused, restore
     from .config import StoreConfig
     from .locks import database_url_from_env_file
     from .store import open_store
@@ -137,11 +138,9 @@ def _backups(config: HostConfig, args: argparse.Namespace) -> int:
         return 2
     url = database_url_from_env_file(config.env_file)
     store = open_store(StoreConfig.load())
+    if args.command == "backup":
+        return _backup_run(config, url, store)
     try:
-        if args.command == "backup":
-            record = backup(config.app_name, url, store, config.backup_prefix)
-            log(f"dumped {record.size} bytes to {record.key}" if record else "a fresh dump exists or another host is taking it")
-            return 0
         record = restore(url, store, config.backup_prefix, args.into, stamp=args.dump)
     except BackupRefused as error:
         log(f"refused: {error}")
@@ -155,6 +154,31 @@ def _backups(config: HostConfig, args: argparse.Namespace) -> int:
         "then `pulumi up`), or rename the databases while the app is stopped."
     )
     return 0
+
+
+def _backup_run(config: HostConfig, url: str, store: Store) -> int:
+    """One scheduled run; its outcome and the newest dump go to the metrics either way."""
+    import datetime
+
+    import psycopg
+
+    from .backup import BackupRefused, backup, newest_dump
+    from .metrics import backup_status
+    from .store import StoreUnavailable
+    from .system import log
+
+    ok = False
+    try:
+        record = backup(config.app_name, url, store, config.backup_prefix)
+        log(f"dumped {record.size} bytes to {record.key}" if record else "a fresh dump exists or another host is taking it")
+        ok = True
+    except BackupRefused as error:
+        log(f"refused: {error}")
+    except (StoreUnavailable, psycopg.Error) as error:
+        log(f"failed: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+    finally:
+        backup_status(ok, newest_dump(store, config.backup_prefix), datetime.datetime.now(datetime.UTC))
+    return 0 if ok else 1
 
 
 def _has_password(url: str) -> bool:

@@ -13,11 +13,13 @@ from pathlib import Path
 
 __all__ = [
     "HOST_CONF",
+    "METRICS_CONF",
     "STORE_CONF",
     "TOOL",
     "WORKER_MARKERS_ENV",
     "ConfigError",
     "HostConfig",
+    "MetricsConfig",
     "StoreConfig",
     "read_assignments",
 ]
@@ -29,6 +31,8 @@ TOOL = "/usr/local/sbin/app-host"
 WORKER_MARKERS_ENV = "APP_HOST_WORKER_MARKERS"
 HOST_CONF = Path("/etc/app-host/host.conf")
 STORE_CONF = Path("/etc/app-host/store.conf")
+# Root only, present when the stack ships the hosts' metrics (it holds the write password).
+METRICS_CONF = Path("/etc/app-host/metrics.conf")
 
 
 class ConfigError(Exception):
@@ -147,7 +151,12 @@ class StoreConfig:
         if kind not in ("s3", "local"):
             raise ConfigError(f"{path}: STORE_KIND={kind!r} is neither s3 nor local")
         if kind == "s3":
-            for name in ("STORE_ENDPOINT_URL", "STORE_BUCKET", "STORE_ACCESS_KEY_ID", "STORE_SECRET_ACCESS_KEY"):
+            for name in (
+                "STORE_ENDPOINT_URL",
+                "STORE_BUCKET",
+                "STORE_ACCESS_KEY_ID",
+                "STORE_SECRET_ACCESS_KEY",
+            ):
                 _require(values, path, name)
         return cls(
             kind=kind,
@@ -163,3 +172,27 @@ class StoreConfig:
     def __repr__(self) -> str:
         # Never show the secret key, even in a traceback.
         return f"StoreConfig(kind={self.kind!r}, bucket={self.bucket!r}, endpoint_url={self.endpoint_url!r})"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Where the host's metrics agent writes: a Prometheus remote-write URL and its login."""
+
+    write_url: str
+    username: str
+    password: str
+
+    @classmethod
+    def load(cls, path: Path = METRICS_CONF) -> MetricsConfig | None:
+        """The settings, or None when the stack ships no metrics (no file)."""
+        if not path.exists():
+            return None
+        values = read_assignments(path)
+        return cls(
+            write_url=_require(values, path, "METRICS_WRITE_URL"),
+            username=_require(values, path, "METRICS_USERNAME"),
+            password=_require(values, path, "METRICS_PASSWORD"),
+        )
+
+    def __repr__(self) -> str:
+        return f"MetricsConfig(write_url={self.write_url!r}, username={self.username!r})"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Paths the tooling owns, named once there (app_host is what runs on the hosts).
+from fastapi_deploy.app_host.config import METRICS_CONF as _METRICS_CONF
 from fastapi_deploy.app_host.config import TOOL, WORKER_MARKERS_ENV
 from fastapi_deploy.app_host.release import (
     active_link,
@@ -24,6 +25,7 @@ __all__ = [
     "ARTIFACTS_DIR",
     "FETCH_TOOLING",
     "HOST_CONF",
+    "METRICS_CONF",
     "STORE_CONF",
     "TOOLING_DIR",
     "WORKER_CLASS",
@@ -37,6 +39,8 @@ HOST_CONF = f"{TOOLING_DIR}/host.conf"
 # Root only: the store's keys.
 STORE_CONF = f"{TOOLING_DIR}/store.conf"
 ACME_CA_BUNDLE = f"{TOOLING_DIR}/acme-ca.pem"
+# Root only: the metrics workspace's login (present when the stack ships metrics).
+METRICS_CONF = str(_METRICS_CONF)
 # The zipapp itself: executable, and importable (gunicorn loads the worker class from it).
 APP_HOST_TOOL = TOOL
 # The few lines that fetch the zipapp before it exists.

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from fastapi_deploy.app_host import metrics as host_metrics
 from fastapi_deploy.app_host.release import ReleaseRecord
 from fastapi_deploy.artifacts import tooling_ref
 from fastapi_deploy.cloud_init import layout as paths
@@ -30,6 +31,7 @@ from fastapi_deploy.stack_model.host_spec import (
     SERVER_REQUIREMENTS,
     AcmeCertificates,
     AppHostSpec,
+    MetricsShippingSpec,
     S3StoreSpec,
 )
 
@@ -62,6 +64,11 @@ PACKAGES: tuple[str, ...] = (
     "python3-psycopg",
     "python3-cryptography",
 )
+
+
+# With metrics shipping: the agent that sends them and the exporter of disks, memory and the
+# tooling's text files (app_host.metrics).
+METRICS_PACKAGES: tuple[str, ...] = ("prometheus", "prometheus-node-exporter")
 
 
 class UserDataTooLarge(ValueError):
@@ -203,6 +210,27 @@ def _store_conf(spec: AppHostSpec) -> str:
     return "# Managed by the app-host user data: the shared store (root only).\n" + "\n".join(lines) + "\n"
 
 
+def _metrics_conf(spec: MetricsShippingSpec) -> str:
+    settings = {
+        "METRICS_WRITE_URL": spec.write_url,
+        "METRICS_USERNAME": spec.username,
+        "METRICS_PASSWORD": spec.password.get_secret_value(),
+    }
+    lines = [f"{name}={shlex.quote(value)}" for name, value in settings.items()]
+    return "# Managed by the app-host user data: where the metrics go (root only).\n" + "\n".join(lines) + "\n"
+
+
+def _metrics_files(spec: MetricsShippingSpec) -> list[HostFile]:
+    # Not deferred: written before the packages are installed, so that their first start
+    # already listens on loopback only (dpkg keeps a config file it finds, as cloud-init
+    # installs with --force-confold).
+    return [
+        HostFile(paths.METRICS_CONF, _metrics_conf(spec), mode="0600", secret=True),
+        HostFile("/etc/default/prometheus", host_metrics.PROMETHEUS_DEFAULTS),
+        HostFile("/etc/default/prometheus-node-exporter", host_metrics.NODE_EXPORTER_DEFAULTS),
+    ]
+
+
 def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
     """Every file an app host gets, in the order cloud-init writes them."""
     layout = HostLayout(spec.app_name)
@@ -223,6 +251,8 @@ def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
         files.append(
             HostFile(f"/etc/systemd/system/{layout.migrate_unit}", render_migrate_service(spec, layout))
         )
+    if spec.metrics is not None:
+        files += _metrics_files(spec.metrics)
     certificates = spec.certificates
     if isinstance(certificates, AcmeCertificates) and certificates.ca_bundle_pem:
         # A private CA: trusted for its ACME API and for the chains it issues.
@@ -281,7 +311,11 @@ def render_user_data(spec: AppHostSpec) -> RenderedUserData:
         "package_update": spec.refresh_package_index,
         "package_upgrade": False,
         # pg_dump for the database dumps (Debian 12's: PostgreSQL 15).
-        "packages": [*PACKAGES, *(("postgresql-client",) if spec.backup_schedule else ())],
+        "packages": [
+            *PACKAGES,
+            *(("postgresql-client",) if spec.backup_schedule else ()),
+            *(METRICS_PACKAGES if spec.metrics is not None else ()),
+        ],
         "ssh_pwauth": False,
         "disable_root": True,
         "users": _users(spec, layout),

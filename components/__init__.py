@@ -14,6 +14,7 @@ from fastapi_deploy.components.docker_postgres import DockerPostgres, DockerPost
 from fastapi_deploy.components.fleet_roll import FleetRoll, FleetRollArgs
 from fastapi_deploy.components.healthz_gate import HealthzGate, HealthzGateArgs
 from fastapi_deploy.components.host_artifacts import HostArtifacts, HostArtifactsArgs
+from fastapi_deploy.components.host_metrics import HostMetrics, HostMetricsArgs
 from fastapi_deploy.components.load_balancer import LoadBalancer, LoadBalancerArgs
 from fastapi_deploy.components.monitoring import Monitoring, MonitoringArgs
 from fastapi_deploy.components.nat_gateway import NatGateway, NatGatewayArgs
@@ -41,6 +42,8 @@ __all__ = [
     "HealthzGateArgs",
     "HostArtifacts",
     "HostArtifactsArgs",
+    "HostMetrics",
+    "HostMetricsArgs",
     "LoadBalancer",
     "LoadBalancerArgs",
     "Monitoring",

@@ -177,6 +177,12 @@ class VolcengineMocks(mocks.Mocks):
             return {"eipAddress": "203.0.113.20"}
         if typ == "volcengine:rds_postgresql/instance:Instance":
             return {"endpoints": _rds_endpoints(name)}
+        if typ == "volcengine:vmp/workspace:Workspace":
+            # The form GetWorkspace's documentation shows (docs/6731/1568188): a private host
+            # in the region and the workspace's path.
+            return {
+                "prometheusWriteIntranetEndpoint": f"http://write.prometheus-cn-beijing.ivolces.com/workspaces/{name}-id"
+            }
         if typ == "volcengine:iam/accessKey:AccessKey":
             return {"accessKeyId": f"AKLTmock{name}", "secretAccessKey": f"mock-secret-of-{name}"}
         if typ == "docker:index/remoteImage:RemoteImage":

@@ -37,6 +37,7 @@ __all__ = [
     "ArtifactRef",
     "Certificates",
     "LocalStoreSpec",
+    "MetricsShippingSpec",
     "ObjectStorageSpec",
     "S3StoreSpec",
     "SelfSignedCertificates",
@@ -510,6 +511,37 @@ class LocalStoreSpec(BaseModel):
 StoreSpec = Annotated[S3StoreSpec | LocalStoreSpec, Field(discriminator="kind")]
 
 
+class MetricsShippingSpec(BaseModel):
+    """Where each host's metrics agent remote-writes (the stack's managed Prometheus), with the
+    workspace's login."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    write_url: str = Field(description="Prometheus remote-write URL. Required.")
+    username: str = Field(description="Basic-auth user of the remote write. Required.")
+    password: SecretStr = Field(description="Basic-auth password of the remote write (secret). Required.")
+
+    @field_validator("write_url")
+    @classmethod
+    def _write_url(cls, value: str) -> str:
+        return _check_http_url("write_url", value, allow_http=True)
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not re.fullmatch(r"[^\s:]+", value):
+            raise ValueError(f"username={value!r} must be non-empty, without spaces or ':'")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: SecretStr) -> SecretStr:
+        # The agent reads it from a file of its own; a line break there would end it early.
+        if not value.get_secret_value() or re.search(r"\s", value.get_secret_value()):
+            raise ValueError("password must be non-empty and without spaces or line breaks")
+        return value
+
+
 class AppHostSpec(BaseModel):
     """One app host: TLS proxy, app server, migrations, logs and access."""
 
@@ -561,6 +593,11 @@ class AppHostSpec(BaseModel):
     backup_prefix: str = Field(
         default="backups/",
         description="Store prefix of the dumps (each app under its own name). Default 'backups/'.",
+    )
+    metrics: MetricsShippingSpec | None = Field(
+        default=None,
+        description="Ship the host's metrics (requests, 5xx, latency, disk, backups) to a "
+        "Prometheus remote-write endpoint. Default None: they stay on the host's loopback.",
     )
     health_gate_port: int | None = Field(
         default=None,

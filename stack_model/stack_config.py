@@ -44,6 +44,7 @@ from fastapi_deploy.stack_model.host_spec import (
     AppSpec,
     ArtifactRef,
     LocalStoreSpec,
+    MetricsShippingSpec,
     ObjectStorageSpec,
     SelfSignedCertificates,
     StoreSpec,
@@ -79,6 +80,8 @@ PROJECT = "fastapi-deploy"
 
 Platform = Literal["volcengine", "docker"]
 CertificateKind = Literal["acme", "self-signed"]
+# The suffixes of the VMP workspace types (components.host_metrics.WORKSPACE_TYPES).
+MetricsRetention = Literal["15d", "30d", "90d", "180d", "1y"]
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
@@ -474,6 +477,50 @@ class StackConfig(BaseModel):
         30,
         "Minutes an alarm stays quiet after notifying. Default 30.",
         fix=f"use one of {', '.join(map(str, _SILENCE_MINUTES))}",
+    )
+    host_metrics: bool = _setting(
+        True,
+        "Ship each host's numbers (requests, 5xx, latency, disk, backups) to a Volcengine "
+        "Managed Prometheus workspace and alert alarmContactEmail on them. Default true "
+        "(cloud stacks; the dev stack keeps them on the host).",
+        fix="use true or false",
+    )
+    metrics_retention: MetricsRetention = _setting(
+        "15d",
+        "How long the metrics workspace keeps samples: 15d, 30d, 90d, 180d or 1y (its VMP "
+        "instance type; a change replaces the workspace and loses its samples). Default 15d.",
+        fix="use one of 15d, 30d, 90d, 180d, 1y",
+    )
+    error_alarm_percent: float = _setting(
+        5,
+        "Share of requests answered 5xx (over 5 minutes, at 0.1 requests/s or more) that "
+        "raises an alarm. Default 5.",
+        fix="set a percentage above 0, at most 100",
+        gt=0,
+        le=100,
+    )
+    latency_alarm_p99_seconds: float = _setting(
+        1.0,
+        "p99 request time in seconds (over 5 minutes, at 0.1 requests/s or more) that raises "
+        "an alarm. Default 1.0.",
+        fix="set seconds above 0, at most 60",
+        gt=0,
+        le=60,
+    )
+    disk_free_alarm_percent: int = _setting(
+        10,
+        "Free space on a host's root disk under which it raises an alarm. Default 10.",
+        fix="set 1-90",
+        ge=1,
+        le=90,
+    )
+    backup_max_age_hours: int = _setting(
+        26,
+        "Age of the newest database dump that raises an alarm (with backupSchedule on). "
+        "Default 26: a daily dump, its random delay and its run.",
+        fix="set a whole number of hours, 1 or more, longer than backupSchedule's interval",
+        ge=1,
+        le=24 * 366,
     )
     backups_prefix: str = _setting(
         "backups/",
@@ -998,6 +1045,7 @@ class StackConfig(BaseModel):
         app_package: ArtifactRef | None,
         object_storage: ObjectStorageSpec | None = None,
         environment: str = "",
+        metrics: MetricsShippingSpec | None = None,
     ) -> AppHostSpec:
         """The app-host spec every host (cloud or docker) is rendered from; `environment` is
         the stack's name. Errors name the config key they come from, with the host layer's
@@ -1031,6 +1079,7 @@ class StackConfig(BaseModel):
             release_batch_size=self.release_batch_size,
             release_ready_timeout_seconds=self.release_ready_timeout_seconds,
             release_attempt=self.release_attempt,
+            metrics=metrics,
         )
 
     def _validated_host_spec(self) -> AppHostSpec:
@@ -1065,6 +1114,7 @@ _HOST_KEYS = {
     "release_batch_size": "releaseBatchSize",
     "release_ready_timeout_seconds": "releaseReadyTimeoutSeconds",
     "release_attempt": "releaseAttempt",
+    "metrics": "hostMetrics",
     "database_url": "databaseUser",
     "": "appName",
 }

@@ -495,6 +495,12 @@ CM_CONTACT = "volcengine:cloud_monitor/contact:Contact"
 CM_CONTACT_GROUP = "volcengine:cloud_monitor/contactGroup:ContactGroup"
 CM_RULE = "volcengine:cloud_monitor/rule:Rule"
 CM_EVENT_RULE = "volcengine:cloud_monitor/eventRule:EventRule"
+VMP_WORKSPACE = "volcengine:vmp/workspace:Workspace"
+VMP_CONTACT = "volcengine:vmp/contact:Contact"
+VMP_CONTACT_GROUP = "volcengine:vmp/contactGroup:ContactGroup"
+VMP_NOTIFY = "volcengine:vmp/notifyPolicy:NotifyPolicy"
+VMP_GROUPING = "volcengine:vmp/notifyGroupPolicy:NotifyGroupPolicy"
+VMP_RULE = "volcengine:vmp/alertingRule:AlertingRule"
 IAM_USER = "volcengine:iam/user:User"
 IAM_POLICY = "volcengine:iam/policy:Policy"
 IAM_ATTACHMENT = "volcengine:iam/userPolicyAttachment:UserPolicyAttachment"
@@ -720,6 +726,43 @@ def _md5(value: Any) -> str | None:
     return None if re.fullmatch(r"[0-9a-f]{32}", str(value)) else f"{value!r} is not a hex MD5"
 
 
+def _three_levels(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    levels = sorted(str(level.get("level")) for level in inputs.get("levels") or [])
+    return [] if levels == ["P0", "P1", "P2"] else [("levels", f"{levels}: exactly one each of P0, P1, P2")]
+
+
+def _vmp_username(value: Any) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z0-9_]+", str(value)) else f"{value!r}: letters, digits and '_' only"
+
+
+def _vmp_name(value: Any) -> str | None:
+    # CreateContact: letters, CJK, digits, '-' or '_', not starting with a digit or a sign.
+    text = str(value)
+    if not re.fullmatch(rf"[A-Za-z{_CJK}][A-Za-z0-9{_CJK}_-]*", text) or len(text) >= 128:
+        return f"{text!r}: start with a letter; then letters, digits, '-' or '_'; under 128 characters"
+    return None
+
+
+def _vmp_rules() -> list[Rule]:
+    vmp = f"{TF}vmp/"
+    rule_src = f"{vmp}vmp_alerting_rule/resource_volcengine_vmp_alerting_rule.go"
+    return [
+        Rule(VMP_WORKSPACE, "name", "1-100 characters", "https://www.volcengine.com/docs/6731/1037488", _each("name", lambda value: None if 1 <= len(str(value)) <= 100 else f"{len(str(value))} characters; 1-100")),
+        one_of(VMP_WORKSPACE, "instanceTypeId", ("vmp.standard.15d", "vmp.standard.30d", "vmp.standard.90d", "vmp.standard.180d", "vmp.standard.1y"), f"{CC}Volcengine_VMP_Workspace.json"),
+        Rule(VMP_WORKSPACE, "username", "letters, digits and _", "https://www.volcengine.com/docs/6731/1037488", _each("username", _vmp_username)),
+        Rule(VMP_CONTACT, "name", "letters first, then letters, digits, - and _", "https://www.volcengine.com/docs/6731/1037565", _each("name", _vmp_name)),
+        required(VMP_CONTACT_GROUP, "name", f"{vmp}vmp_contact_group/resource_volcengine_vmp_contact_group.go"),
+        one_of(VMP_NOTIFY, "levels[].level", ("P0", "P1", "P2"), f"{vmp}vmp_notify_policy/resource_volcengine_vmp_notify_policy.go:63-70"),
+        custom(VMP_GROUPING, "levels", "exactly P0, P1 and P2 (MinItems = MaxItems = 3)", f"{vmp}vmp_notify_group_policy/resource_volcengine_vmp_notify_group_policy.go:52-66", _three_levels),
+        one_of(VMP_GROUPING, "levels[].groupBies[]", ("__rule__",), f"{vmp}vmp_notify_group_policy/resource_volcengine_vmp_notify_group_policy.go:68-76"),
+        required(VMP_RULE, "notifyGroupPolicyId", rule_src),
+        required(VMP_RULE, "query.promQl", rule_src),
+        one_of(VMP_RULE, "levels[].level", ("P0", "P1", "P2"), f"{rule_src}:88-94"),
+        one_of(VMP_RULE, "levels[].for", ("0s", "1m", "2m", "5m", "10m"), f"{rule_src}:96-102"),
+        one_of(VMP_RULE, "levels[].comparator", (">", ">=", "<", "<=", "==", "!="), f"{rule_src}:104-110"),
+    ]
+
+
 def _rules() -> list[Rule]:
     sg_rule_src = f"{TF}vpc/security_group_rule/resource_volcengine_security_group_rule.go"
     ecs_src = f"{TF}ecs/ecs_instance/resource_volcengine_ecs_instance.go"
@@ -912,6 +955,8 @@ def _rules() -> list[Rule]:
         Rule(CM_EVENT_RULE, "contactMethods[]", "Phone, Email, SMS, Webhook, TLS, MQ", f"{TF}cloud_monitor/cloud_monitor_event_rule/resource_volcengine_cloud_monitor_event_rule.go:113-120", _each("contactMethods[]", lambda value: None if value in ("Phone", "Email", "SMS", "Webhook", "TLS", "MQ") else f"{value!r} is not a contact method")),
         Rule(CM_EVENT_RULE, "effectiveTime.startTime", "HH:MM", f"{TF}cloud_monitor/cloud_monitor_event_rule/resource_volcengine_cloud_monitor_event_rule.go:93-112", _each("effectiveTime.startTime", _hhmm)),
         Rule(CM_EVENT_RULE, "effectiveTime.endTime", "HH:MM", f"{TF}cloud_monitor/cloud_monitor_event_rule/resource_volcengine_cloud_monitor_event_rule.go:93-112", _each("effectiveTime.endTime", _hhmm)),
+        # Managed Prometheus (VMP)
+        *_vmp_rules(),
         # IAM
         text(IAM_USER, "userName", "IAM user name"),
         text(IAM_USER, "description", "IAM user description"),

@@ -89,6 +89,9 @@ BASE_PACKAGES: tuple[str, ...] = (
     "curl",
     "postgresql-client",
     "mtail",
+    # Installed by the user data when the stack ships metrics (cloud_init.render.METRICS_PACKAGES).
+    "prometheus",
+    "prometheus-node-exporter",
     # The host tooling's dependencies, as the user data's package list names them.
     "python3-boto3",
     "python3-psycopg",
@@ -97,7 +100,7 @@ BASE_PACKAGES: tuple[str, ...] = (
 
 # Bump whenever the build steps below change in a way that changes the image: it is part of
 # the cache key, so old cached roots are simply no longer used.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 _GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Outer variables (PIP_*, SSL_CERT_FILE, REQUESTS_CA_BUNDLE, ...) must not leak into the
@@ -422,6 +425,10 @@ def _build_into(rootfs: Path, packages: Sequence[str], mirror: str, sources: str
     (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
     for cache_file in (rootfs / "var/cache/apt").glob("*.bin"):
         cache_file.unlink()
+    # As on a cloud image, where these come with the user data only when the stack ships
+    # metrics: not running unless the host's tooling starts them.
+    for unit in ("prometheus.service", "prometheus-node-exporter.service"):
+        (etc / "systemd/system/multi-user.target.wants" / unit).unlink(missing_ok=True)
     # Empty machine-id: each guest gets its own on first boot.
     (etc / "machine-id").write_text("")
     (rootfs / "var/lib/dbus/machine-id").unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from fastapi_deploy.cloud_init import render_user_data
 from fastapi_deploy.stack_model import AcmeCertificates, AppHostSpec, Capacity, ObjectStorageSpec
+from fastapi_deploy.stack_model.host_spec import MetricsShippingSpec
 from tests.boot.harness import (
     Guest,
     GuestFactory,
@@ -27,6 +28,7 @@ from tests.boot.harness import (
     PebbleAcme,
     PostgresServer,
     S3Server,
+    free_port,
     hosts_entry,
     wait_for,
 )
@@ -47,6 +49,7 @@ from tests.boot.probes import (
     wrk_failures,
 )
 from tests.host_specs import ADMIN_KEY
+from tests.prometheus_receiver import PrometheusReceiver
 
 pytestmark = pytest.mark.boot
 
@@ -80,7 +83,18 @@ BUCKET = "notes-boot"
 
 
 @pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusReceiver]:
+    """The managed Prometheus's stand-in, which the host's agent remote-writes to."""
+    receiver = PrometheusReceiver(
+        tmp_path_factory.mktemp("workspace"), ADDRESS, free_port(ADDRESS), "app_metrics_hosts", "W0rk!" + secrets.token_hex(12)
+    )
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="module")
 def host(
+    workspace: PrometheusReceiver,
     s3: S3Server,
     guest_factory_module: GuestFactory,
     app_index: PackageIndex,
@@ -112,6 +126,9 @@ def host(
         ),
         admin_ssh_keys=(ADMIN_KEY,),
         refresh_package_index=False,
+        metrics=MetricsShippingSpec(
+            write_url=workspace.write_url, username=workspace.username, password=workspace.password
+        ),
     )
     started = time.monotonic()
     orders_before = pebble.orders()
@@ -259,11 +276,13 @@ def test_nothing_but_nginx_and_ssh_listens_on_tcp(host: BootedHost) -> None:
     # servers; only sockets of guest processes carry a users:(...) owner seen from inside.
     listeners = host.guest.exec(["ss", "-Hltnp"]).stdout.splitlines()
     owners = {name for line in listeners for name in re.findall(r'users:\(\("([^"]+)"', line)}
-    assert owners == {"nginx", "sshd", "mtail"}, listeners
+    assert owners == {"nginx", "sshd", "mtail", "prometheus", "prometheus-node"}, listeners
     ports = {int(port) for line in listeners if "nginx" in line for port in re.findall(r":(\d+)\s", line)}
     assert ports == {80, 443}
-    # The metrics endpoint on loopback only.
-    assert [line.split()[3] for line in listeners if '"mtail"' in line] == ["127.0.0.1:3903"], listeners
+    # The metrics endpoints and the agent's own on loopback only.
+    on_loopback = {"mtail": ["127.0.0.1:3903"], "prometheus": ["127.0.0.1:9090"], "prometheus-node": ["127.0.0.1:9100"]}
+    for owner, addresses in on_loopback.items():
+        assert [line.split()[3] for line in listeners if f'"{owner}"' in line] == addresses, listeners
     # The app socket belongs to Nginx's user only.
     mode = host.guest.exec(["stat", "-L", "-c", "%A %U", "/var/lib/app-host/active/api.sock"]).stdout.split()
     assert mode == ["srw-------", "www-data"]
@@ -367,6 +386,36 @@ def test_request_rate_errors_and_latency_reach_mtail_and_move(host: BootedHost) 
     assert int(size) > 0, "Nginx still writes the rotated file"
     timer = host.guest.exec(["systemctl", "show", "logrotate.timer", "-p", "TimersCalendar"]).stdout
     assert "*:0/10" in timer or "*-*-* *:00/10:00" in timer, timer
+
+
+def test_the_hosts_numbers_reach_the_workspace_under_its_instance_id(
+    host: BootedHost, workspace: PrometheusReceiver
+) -> None:
+    """The agent (Debian's Prometheus, agent mode, the packages' own units) remote-writes what
+    mtail and the node exporter serve, with the password from a file only its group reads."""
+    ok = 'nginx_requests_total{status_class="2xx"}'
+    labels = f'host="{host.guest.instance_id}",app="api"'
+    assert host.guest.exec(["systemctl", "is-active", "prometheus", "prometheus-node-exporter"]).stdout.split() == ["active"] * 2
+    restarts = host.guest.exec(["systemctl", "show", "-p", "Restart", "prometheus", "prometheus-node-exporter"]).stdout.split()
+    assert restarts == ["Restart=always"] * 2
+    password = host.guest.exec(["stat", "-c", "%a %U %G", "/etc/prometheus/remote-write.password"]).stdout.strip()
+    assert password == "440 root prometheus"
+    assert host.guest.exec(["stat", "-c", "%a %U", "/etc/app-host/metrics.conf"]).stdout.strip() == "600 root"
+    before = _nginx_metrics(host)
+    for _ in range(7):
+        assert host.https.get("/healthz")[0] == 200
+    wait_for(lambda: _grew(host, before, ok, 7), timeout=10, interval=0.2, what="7 answers counted")
+    counted = _nginx_metrics(host)[ok]
+    # What the host counts is what arrives (scraped every 15 s, sent within seconds).
+    wait_for(
+        lambda: workspace.value(f'nginx_requests_total{{{labels},status_class="2xx"}}') == counted,
+        timeout=90, interval=1, what=f"{counted:g} answers in the workspace",
+    )  # fmt: skip
+    # The node exporter's numbers too. Not the root disk here: a guest's / is an overlay, which
+    # the exporter leaves out by default (a cloud host's is ext4; the disk rule is promtool's).
+    memory = workspace.value(f"node_memory_MemAvailable_bytes{{{labels}}}")
+    assert memory is not None and memory > 0
+    assert {series["metric"]["job"] for series in workspace.query(f"up{{{labels}}} == 1")} == {"nginx", "node"}
 
 
 def test_ssh_refuses_passwords_and_root(host: BootedHost) -> None:

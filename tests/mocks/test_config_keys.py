@@ -67,6 +67,10 @@ def rule_threshold(label: str) -> Callable[[ProgramRun], str]:
     return lambda run: run.named(f"app-alarms-{label}").inputs["conditions"][0]["threshold"]
 
 
+def vmp_threshold(rule: str) -> Callable[[ProgramRun], Any]:
+    return lambda run: run.named(f"app-metrics-{rule}").inputs["levels"][0]["threshold"]
+
+
 def gate_env(name: str) -> Callable[[ProgramRun], str]:
     return lambda run: run.named("app-healthz-probe").inputs["environment"][name]
 
@@ -137,6 +141,12 @@ ROWS = [
     Row("databaseCpuAlarmPercent", {"databaseCpuAlarmPercent": 70}, rule_threshold("database-cpu-high"), "70"),
     Row("databaseStorageAlarmPercent", {"databaseStorageAlarmPercent": 90}, rule_threshold("database-storage-high"), "90"),
     Row("alarmSilenceMinutes", {"alarmSilenceMinutes": 60}, inputs("", "silenceTime", name="app-alarms-host-cpu-high"), 60),
+    Row("hostMetrics", {"hostMetrics": False}, lambda run: (len(run.of_type("volcengine:vmp/workspace:Workspace")), "/etc/app-host/metrics.conf" in written_files(host(run)), "prometheus" in cloud_config_of(host(run))["packages"]), (0, False, False)),
+    Row("metricsRetention", {"metricsRetention": "90d"}, inputs("volcengine:vmp/workspace:Workspace", "instanceTypeId"), "vmp.standard.90d"),
+    Row("errorAlarmPercent", {"errorAlarmPercent": 2.5}, vmp_threshold("http-5xx-ratio"), 0.025),
+    Row("latencyAlarmP99Seconds", {"latencyAlarmP99Seconds": 0.3}, vmp_threshold("http-latency-p99"), 0.3),
+    Row("diskFreeAlarmPercent", {"diskFreeAlarmPercent": 20}, vmp_threshold("host-disk-low"), 0.2),
+    Row("backupMaxAgeHours", {"backupMaxAgeHours": 50}, vmp_threshold("backup-missing"), 50 * 3600),
     Row("backupsPrefix", {"backupsPrefix": "dumps/"}, lambda run: (run.one("volcengine:tos/bucketLifecycle:BucketLifecycle").inputs["rules"][0]["prefix"], conf("BACKUP_PREFIX")(run)), ("dumps/", "dumps/api/")),
     Row("backupSchedule", {"backupSchedule": "*-*-* 03:00:00"}, lambda run: (conf("BACKUP_SCHEDULE")(run), "postgresql-client" in cloud_config_of(host(run))["packages"]), ("*-*-* 03:00:00", True)),
     Row("backupsExpireDays", {"backupsExpireDays": 60}, lambda run: run.one("volcengine:tos/bucketLifecycle:BucketLifecycle").inputs["rules"][0]["expiration"]["days"], 60),

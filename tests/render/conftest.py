@@ -1,4 +1,5 @@
-"""Render tests run the real validators (cloud-init, nginx, gixy, systemd, shellcheck, gunicorn, mtail)
+"""Render tests run the real validators (cloud-init, nginx, gixy, systemd, shellcheck, gunicorn, mtail,
+Prometheus)
 on the files the renderer produces."""
 
 from __future__ import annotations
@@ -7,7 +8,10 @@ import shutil
 
 import pytest
 
-_TOOLS = ("cloud-init", "nginx", "systemd-analyze", "shellcheck", "openssl", "mtail")
+_TOOLS = (
+    "cloud-init", "nginx", "systemd-analyze", "shellcheck", "openssl", "mtail",
+    "prometheus", "promtool", "prometheus-node-exporter",
+)  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
