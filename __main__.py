@@ -33,6 +33,8 @@ from fastapi_deploy.components import (
     HealthzGateArgs,
     LoadBalancer,
     LoadBalancerArgs,
+    LogCollector,
+    LogCollectorArgs,
     Monitoring,
     MonitoringArgs,
     NatGateway,
@@ -139,6 +141,27 @@ def build_volcengine(config: StackConfig) -> dict[str, Any]:
             in_region,
         )
         exports["egress_address"] = egress.public_address
+        if foundation.journal is not None and foundation.collector_address is not None:
+            LogCollector(
+                "app-logs",
+                LogCollectorArgs(
+                    vpc_id=network.vpc_id,
+                    subnet_id=network.subnet_id_by_zone[zones[0]],
+                    private_address=foundation.collector_address,
+                    sender_cidrs=network.subnet_cidr_blocks,
+                    admin_cidrs=config.admin_cidrs,
+                    admin_ssh_keys=config.admin_ssh_keys,
+                    server_cert_pem=foundation.journal.server_cert_pem,
+                    server_key_pem=foundation.journal.server_key_pem,
+                    # Debian 12 whatever the hosts run: its journal-remote is what was tested.
+                    instance_type=config.log_collector_instance_type,
+                    disk_gib=config.log_collector_disk_gib,
+                    keep_days=config.log_keep_days,
+                ),
+                # It installs its package through the NAT gateway, like the hosts.
+                pulumi.ResourceOptions.merge(in_region, pulumi.ResourceOptions(depends_on=[egress])),
+            )
+            exports["log_collector_address"] = foundation.collector_address
         fleet = AppFleet(
             "app-fleet",
             AppFleetArgs(

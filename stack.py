@@ -21,6 +21,8 @@ from fastapi_deploy.components import (
     HostArtifactsArgs,
     HostMetrics,
     HostMetricsArgs,
+    JournalCertificates,
+    JournalCertificatesArgs,
     Network,
     NetworkArgs,
     ObjectStorage,
@@ -31,8 +33,10 @@ from fastapi_deploy.components import (
     SecurityGroupArgs,
 )
 from fastapi_deploy.components._base import secret
+from fastapi_deploy.components.log_collector import collector_address
 from fastapi_deploy.stack_model.host_spec import (
     AppHostSpec,
+    JournalUploadSpec,
     MetricsShippingSpec,
     ObjectStorageSpec,
     S3StoreSpec,
@@ -55,6 +59,9 @@ class Foundation:
     artifacts: HostArtifacts
     # The managed Prometheus the hosts write to, and its alerts (None: hostMetrics off).
     metrics: HostMetrics | None
+    # The journal collector's CA and certificates, and its fixed address (None: no collector).
+    journal: JournalCertificates | None
+    collector_address: str | None
     host_spec: pulumi.Output[AppHostSpec]
     # The app version the hosts are to run, and this attempt of it (ReleaseRecord).
     release_id: pulumi.Output[str]
@@ -124,8 +131,26 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
         else None
     )
 
+    # Fleets only: their hosts have no public address to reach, and the NAT gateway the
+    # collector installs its package through.
+    collector_ip = collector_address(network.subnet_cidr_blocks[0]) if config.fleet_enabled and config.log_collector else None
+    journal = (
+        JournalCertificates("app-logs-pki", JournalCertificatesArgs(collector_address=collector_ip))
+        if collector_ip is not None
+        else None
+    )
+
     def spec_from(values: list[Any]) -> AppHostSpec:
-        url, bucket, key_id, secret_key, hosts_key_id, hosts_secret_key, write_url, write_password = values
+        url, bucket, key_id, secret_key, hosts_key_id, hosts_secret_key, write_url, write_password = values[:8]
+        journal_upload = None
+        if journal is not None:
+            ca_pem, client_cert_pem, client_key_pem = values[8:]
+            journal_upload = JournalUploadSpec(
+                url=journal.url,
+                ca_pem=ca_pem,
+                client_cert_pem=client_cert_pem,
+                client_key_pem=SecretStr(client_key_pem),
+            )
         # One bucket, two keys: the hosts' (artifacts/, tls/) and the app's (the rest).
         where = {"endpoint_url": storage.bucket_s3_endpoint, "bucket": bucket, "region": config.region}
         return config.host_spec(
@@ -139,6 +164,7 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
             )
             if metrics is not None
             else None,
+            journal_upload=journal_upload,
         )
 
     # The renderer is pure and takes plain values, so the spec is built inside an apply over
@@ -153,6 +179,7 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
             storage.hosts_secret_access_key,
             metrics.write_url if metrics is not None else None,
             metrics.password if metrics is not None else None,
+            *((journal.ca_pem, journal.client_cert_pem, journal.client_key_pem) if journal is not None else ()),
         ).apply(spec_from)
     )
     # The app version, outside the user data: a new one rewrites this object and no host.
@@ -169,5 +196,6 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
     release_id = artifacts.release.apply(lambda record: record.id)
     attempt_id = artifacts.release.apply(lambda record: record.attempt_id)
     return Foundation(
-        in_region, network, hosts_group, database, storage, artifacts, metrics, host_spec, release_id, attempt_id
+        in_region, network, hosts_group, database, storage, artifacts, metrics, journal, collector_ip, host_spec,
+        release_id, attempt_id,
     )

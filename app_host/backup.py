@@ -29,6 +29,7 @@ from typing import Any
 
 from .locks import KEEPALIVES, LockTimeout, advisory_lock, libpq_url, lock_key, with_keepalives
 from .store import Store
+from .system import warn
 
 __all__ = ["BackupRefused", "DumpRecord", "backup", "newest_dump", "restore"]
 
@@ -152,7 +153,8 @@ def newest_dump(store: Store, prefix: str) -> str | None:
     tell now): for the metrics, so it never raises."""
     try:
         latest = _latest(store, prefix)
-    except Exception:  # the run's own outcome is reported; this is extra
+    except Exception as error:  # the run's own outcome is reported; this is extra
+        warn(f"the newest dump's time is unknown ({type(error).__name__}: {error})")
         return None
     return latest.created if latest is not None else None
 

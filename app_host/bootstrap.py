@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import metrics, release, tls
 from .backup import newest_dump
-from .config import TOOL, HostConfig, MetricsConfig, StoreConfig
+from .config import JOURNAL_UPLOAD_CONF, TOOL, HostConfig, MetricsConfig, StoreConfig
 from .host_files import install_host_files
 from .store import open_store
 from .system import CommandFailed, atomic_write, log, run, systemctl, warn
@@ -104,6 +104,12 @@ def bootstrap(config: HostConfig) -> None:
     systemctl("restart", "systemd-journald")
     systemctl("try-reload-or-restart", "ssh.service", check=False)
     log(f"tooling units: {', '.join(install_units(config)) or 'none'}")
+    if JOURNAL_UPLOAD_CONF.exists():
+        # The package also brings the receiving end, enabled: an app host listens on nothing
+        # but Nginx's ports (and SSH).
+        systemctl("disable", "--now", "systemd-journal-remote.socket", "systemd-journal-remote.service", check=False)
+        # First, so that the rest of this boot (and a failure of it) reaches the collector.
+        systemctl("enable", "--now", "systemd-journal-upload.service")
     try:
         start_app(config)
         app_failure = None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 __all__ = [
     "HOST_CONF",
+    "JOURNAL_UPLOAD_CONF",
     "METRICS_CONF",
     "STORE_CONF",
     "TOOL",
@@ -31,6 +32,8 @@ TOOL = "/usr/local/sbin/app-host"
 WORKER_MARKERS_ENV = "APP_HOST_WORKER_MARKERS"
 HOST_CONF = Path("/etc/app-host/host.conf")
 STORE_CONF = Path("/etc/app-host/store.conf")
+# Present when the stack ships the hosts' journals (the user data writes it).
+JOURNAL_UPLOAD_CONF = Path("/etc/systemd/journal-upload.conf.d/10-app-host.conf")
 # Root only, present when the stack ships the hosts' metrics (it holds the write password).
 METRICS_CONF = Path("/etc/app-host/metrics.conf")
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from .config import MetricsConfig
-from .system import atomic_write, systemctl
+from .system import atomic_write, systemctl, warn
 
 __all__ = [
     "AGENT_CONFIG",
@@ -92,13 +92,18 @@ def start_shipping(config: MetricsConfig, host: str, app_name: str) -> None:
 
 def write_textfile(name: str, samples: dict[str, float], helps: dict[str, str]) -> bool:
     """`samples` as `<TEXTFILE_DIR>/<name>.prom` for the node exporter; False when there is no
-    exporter on this host (a stack without metrics), which is not an error."""
+    exporter on this host (a stack without metrics), which is not an error, or when the file
+    cannot be written, which is only told: what it reports must never fail."""
     if not TEXTFILE_DIR.is_dir():
         return False
     lines = []
     for metric, value in samples.items():
         lines += [f"# HELP {metric} {helps[metric]}", f"# TYPE {metric} gauge", f"{metric} {value:.17g}"]
-    atomic_write(TEXTFILE_DIR / f"{name}.prom", ("\n".join(lines) + "\n").encode())
+    try:
+        atomic_write(TEXTFILE_DIR / f"{name}.prom", ("\n".join(lines) + "\n").encode())
+    except OSError as error:
+        warn(f"the metrics file {name}.prom was not written: {error}")
+        return False
     return True
 
 

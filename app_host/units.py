@@ -114,6 +114,8 @@ ExecStart={TOOL} backup
 TimeoutStartSec=3h10min
 PrivateTmp=yes
 ProtectSystem=strict
+# Its outcome, for the metrics (app_host.metrics); absent without a node exporter.
+ReadWritePaths=-/var/lib/prometheus/node-exporter
 ProtectHome=yes
 NoNewPrivileges=yes
 Nice=10

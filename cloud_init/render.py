@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from fastapi_deploy.app_host import metrics as host_metrics
+from fastapi_deploy.app_host.config import JOURNAL_UPLOAD_CONF
 from fastapi_deploy.app_host.release import ReleaseRecord
 from fastapi_deploy.artifacts import tooling_ref
 from fastapi_deploy.cloud_init import layout as paths
@@ -31,6 +32,7 @@ from fastapi_deploy.stack_model.host_spec import (
     SERVER_REQUIREMENTS,
     AcmeCertificates,
     AppHostSpec,
+    JournalUploadSpec,
     MetricsShippingSpec,
     S3StoreSpec,
 )
@@ -231,6 +233,38 @@ def _metrics_files(spec: MetricsShippingSpec) -> list[HostFile]:
     ]
 
 
+# The journal's shipper and the collector: Debian's systemd-journal-remote package.
+JOURNAL_PACKAGE = "systemd-journal-remote"
+JOURNAL_DIR = "/etc/app-host/journal"
+JOURNAL_REMOTE_PORT = 19532
+# The service runs as a dynamic user, which cannot own a file: systemd hands it root's key.
+JOURNAL_UPLOAD_DROP_IN = f"""\
+# Managed by the app-host user data.
+[Service]
+LoadCredential=client.key:{JOURNAL_DIR}/client.key
+ExecStart=
+ExecStart=/lib/systemd/systemd-journal-upload --save-state --key=${{CREDENTIALS_DIRECTORY}}/client.key
+# Back while the collector is away (the package restarts on failure only, and gives up).
+Restart=always
+RestartSec=10s
+"""
+
+
+def _journal_upload_files(spec: JournalUploadSpec) -> list[HostFile]:
+    conf = (
+        "# Managed by the app-host user data: the journal leaves the host (from its start).\n"
+        f"[Upload]\nURL={spec.url}\nServerCertificateFile={JOURNAL_DIR}/client.pem\n"
+        f"TrustedCertificateFile={JOURNAL_DIR}/ca.pem\n"
+    )
+    return [
+        HostFile(f"{JOURNAL_DIR}/ca.pem", spec.ca_pem),
+        HostFile(f"{JOURNAL_DIR}/client.pem", spec.client_cert_pem),
+        HostFile(f"{JOURNAL_DIR}/client.key", spec.client_key_pem.get_secret_value(), mode="0600", secret=True),
+        HostFile(str(JOURNAL_UPLOAD_CONF), conf),
+        HostFile("/etc/systemd/system/systemd-journal-upload.service.d/10-app-host.conf", JOURNAL_UPLOAD_DROP_IN),
+    ]
+
+
 def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
     """Every file an app host gets, in the order cloud-init writes them."""
     layout = HostLayout(spec.app_name)
@@ -253,6 +287,8 @@ def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
         )
     if spec.metrics is not None:
         files += _metrics_files(spec.metrics)
+    if spec.journal_upload is not None:
+        files += _journal_upload_files(spec.journal_upload)
     certificates = spec.certificates
     if isinstance(certificates, AcmeCertificates) and certificates.ca_bundle_pem:
         # A private CA: trusted for its ACME API and for the chains it issues.
@@ -260,7 +296,7 @@ def host_files(spec: AppHostSpec) -> tuple[HostFile, ...]:
     return tuple(files)
 
 
-def _packed(item: HostFile) -> dict[str, object]:
+def packed_file(item: HostFile) -> dict[str, object]:
     # gz+b64 keeps the user data under the 16 KB limit; mtime=0 keeps it deterministic, so an
     # unchanged spec never replaces hosts.
     packed = base64.b64encode(gzip.compress(item.content.encode(), mtime=0)).decode()
@@ -315,11 +351,12 @@ def render_user_data(spec: AppHostSpec) -> RenderedUserData:
             *PACKAGES,
             *(("postgresql-client",) if spec.backup_schedule else ()),
             *(METRICS_PACKAGES if spec.metrics is not None else ()),
+            *((JOURNAL_PACKAGE,) if spec.journal_upload is not None else ()),
         ],
         "ssh_pwauth": False,
         "disable_root": True,
         "users": _users(spec, layout),
-        "write_files": [_packed(item) for item in files],
+        "write_files": [packed_file(item) for item in files],
         # Fetch the tooling (checked against its digest), then let it do the rest.
         "runcmd": [[paths.FETCH_TOOLING], [paths.APP_HOST_TOOL, "bootstrap"]],
     }

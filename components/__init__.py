@@ -16,6 +16,12 @@ from fastapi_deploy.components.healthz_gate import HealthzGate, HealthzGateArgs
 from fastapi_deploy.components.host_artifacts import HostArtifacts, HostArtifactsArgs
 from fastapi_deploy.components.host_metrics import HostMetrics, HostMetricsArgs
 from fastapi_deploy.components.load_balancer import LoadBalancer, LoadBalancerArgs
+from fastapi_deploy.components.log_collector import (
+    JournalCertificates,
+    JournalCertificatesArgs,
+    LogCollector,
+    LogCollectorArgs,
+)
 from fastapi_deploy.components.monitoring import Monitoring, MonitoringArgs
 from fastapi_deploy.components.nat_gateway import NatGateway, NatGatewayArgs
 from fastapi_deploy.components.network import Network, NetworkArgs
@@ -44,8 +50,12 @@ __all__ = [
     "HostArtifactsArgs",
     "HostMetrics",
     "HostMetricsArgs",
+    "JournalCertificates",
+    "JournalCertificatesArgs",
     "LoadBalancer",
     "LoadBalancerArgs",
+    "LogCollector",
+    "LogCollectorArgs",
     "Monitoring",
     "MonitoringArgs",
     "NatGateway",

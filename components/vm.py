@@ -80,6 +80,11 @@ class VmArgs(InstanceBootArgs):
         "console password instead (secret; sshd refuses passwords); admin keys come from the "
         "user data.",
     )
+    private_ip_address: str | None = Field(
+        default=None,
+        description="A fixed private address in the subnet, for a host others must know before "
+        "it exists. Default None: the subnet picks one.",
+    )
     public_bandwidth_mbps: int = Field(
         default=0,
         ge=0,
@@ -115,6 +120,7 @@ class Vm(pulumi.ComponentResource):
             image_id=self.image_id,
             instance_charge_type="PostPaid",
             subnet_id=args.subnet_id,
+            primary_ip_address=args.private_ip_address,
             security_group_ids=list(args.security_group_ids),
             system_volume_type=args.system_disk_type,
             system_volume_size=args.system_disk_gib,

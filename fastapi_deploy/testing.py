@@ -177,6 +177,12 @@ class VolcengineMocks(mocks.Mocks):
             return {"eipAddress": "203.0.113.20"}
         if typ == "volcengine:rds_postgresql/instance:Instance":
             return {"endpoints": _rds_endpoints(name)}
+        if typ == "tls:index/privateKey:PrivateKey":
+            return {"privateKeyPem": _pem("PRIVATE KEY", name), "publicKeyPem": _pem("PUBLIC KEY", name)}
+        if typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
+            return {"certPem": _pem("CERTIFICATE", name)}
+        if typ == "tls:index/certRequest:CertRequest":
+            return {"certRequestPem": _pem("CERTIFICATE REQUEST", name)}
         if typ == "volcengine:vmp/workspace:Workspace":
             # The form GetWorkspace's documentation shows (docs/6731/1568188): a private host
             # in the region and the workspace's path.
@@ -192,6 +198,11 @@ class VolcengineMocks(mocks.Mocks):
         if typ == "command:local:Command":
             return {"stdout": "healthy after 1 probe(s)", "stderr": ""}
         return {}
+
+
+def _pem(kind: str, name: str) -> str:
+    """PEM-shaped, and plainly not a real key or certificate."""
+    return f"-----BEGIN {kind}-----\nmock-{name}\n-----END {kind}-----\n"
 
 
 def _rds_endpoints(name: str) -> list[dict[str, Any]]:

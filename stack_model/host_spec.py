@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -36,7 +37,9 @@ __all__ = [
     "AppSpec",
     "ArtifactRef",
     "Certificates",
+    "JournalUploadSpec",
     "LocalStoreSpec",
+    "LogCollectorSpec",
     "MetricsShippingSpec",
     "ObjectStorageSpec",
     "S3StoreSpec",
@@ -542,6 +545,66 @@ class MetricsShippingSpec(BaseModel):
         return value
 
 
+def _check_pem(field: str, value: str, kind: str) -> str:
+    if f"-----BEGIN {kind}" not in value or "-----END" not in value:
+        raise ValueError(f"{field} is not a PEM {kind.lower()} (no '-----BEGIN {kind}' block)")
+    return value
+
+
+class JournalUploadSpec(BaseModel):
+    """Where each host's journal goes: a systemd-journal-remote collector over HTTPS whose
+    certificate the host checks against the stack's CA (the upload also needs a client
+    certificate of its own, which Debian 12's collector does not check)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(description="https:// URL of the collector (systemd-journal-remote). Required.")
+    ca_pem: str = Field(description="The CA that signed the collector's and the hosts' certificates. Required.")
+    client_cert_pem: str = Field(description="The hosts' client certificate. Required.")
+    client_key_pem: SecretStr = Field(description="The hosts' client key (secret). Required.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_http_url("url", value, allow_http=False)
+
+    @field_validator("ca_pem", "client_cert_pem")
+    @classmethod
+    def _certificate(cls, value: str, info: ValidationInfo) -> str:
+        return _check_pem(str(info.field_name), value, "CERTIFICATE")
+
+    @field_validator("client_key_pem")
+    @classmethod
+    def _key(cls, value: SecretStr) -> SecretStr:
+        _check_pem("client_key_pem", value.get_secret_value(), "")
+        return value
+
+
+class LogCollectorSpec(BaseModel):
+    """The host that receives the fleet's journals (systemd-journal-remote over HTTPS) and
+    keeps them bounded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    server_cert_pem: str = Field(description="The collector's certificate (its address in the SAN). Required.")
+    server_key_pem: SecretStr = Field(description="The collector's key (secret). Required.")
+    max_use_gib: int = Field(default=20, ge=1, description="Disk the received journals may use. Default 20 GiB.")
+    keep_days: int = Field(default=30, ge=1, description="Days the received journals are kept. Default 30.")
+    admin_ssh_keys: tuple[str, ...] = Field(default=(), description="Public keys of the admin user. Default: none.")
+    admin_user: str = Field(default="ops", description="Admin login with sudo. Default 'ops'.")
+
+    @field_validator("server_cert_pem")
+    @classmethod
+    def _certificate(cls, value: str) -> str:
+        return _check_pem("server_cert_pem", value, "CERTIFICATE")
+
+    @field_validator("server_key_pem")
+    @classmethod
+    def _key(cls, value: SecretStr) -> SecretStr:
+        _check_pem("server_key_pem", value.get_secret_value(), "")
+        return value
+
+
 class AppHostSpec(BaseModel):
     """One app host: TLS proxy, app server, migrations, logs and access."""
 
@@ -598,6 +661,10 @@ class AppHostSpec(BaseModel):
         default=None,
         description="Ship the host's metrics (requests, 5xx, latency, disk, backups) to a "
         "Prometheus remote-write endpoint. Default None: they stay on the host's loopback.",
+    )
+    journal_upload: JournalUploadSpec | None = Field(
+        default=None,
+        description="Ship the host's journal to a collector. Default None: it stays on the host.",
     )
     health_gate_port: int | None = Field(
         default=None,

@@ -43,6 +43,7 @@ from fastapi_deploy.stack_model.host_spec import (
     AppHostSpec,
     AppSpec,
     ArtifactRef,
+    JournalUploadSpec,
     LocalStoreSpec,
     MetricsShippingSpec,
     ObjectStorageSpec,
@@ -521,6 +522,33 @@ class StackConfig(BaseModel):
         fix="set a whole number of hours, 1 or more, longer than backupSchedule's interval",
         ge=1,
         le=24 * 366,
+    )
+    log_collector: bool = _setting(
+        True,
+        "Ship every fleet host's journal (from its first boot) to a collector host in the VPC "
+        "(Debian's systemd-journal-upload to systemd-journal-remote, HTTPS with the stack's "
+        "own CA). Default true; fleets only (a single host keeps its journal).",
+        fix="use true or false",
+    )
+    log_collector_instance_type: str = _setting(
+        "ecs.g3il.large",
+        "ECS instance type of the log collector. Default ecs.g3il.large.",
+        fix="use an ECS instance type such as 'ecs.g3il.large'",
+    )
+    log_collector_disk_gib: int = _setting(
+        100,
+        "System disk of the log collector, which holds the journals (70% of it at most). "
+        "Default 100.",
+        fix="set 40-2048",
+        ge=40,
+        le=2048,
+    )
+    log_keep_days: int = _setting(
+        30,
+        "Days the collector keeps the hosts' journals. Default 30.",
+        fix="set a whole number of days from 1 to 3650",
+        ge=1,
+        le=3650,
     )
     backups_prefix: str = _setting(
         "backups/",
@@ -1046,6 +1074,7 @@ class StackConfig(BaseModel):
         object_storage: ObjectStorageSpec | None = None,
         environment: str = "",
         metrics: MetricsShippingSpec | None = None,
+        journal_upload: JournalUploadSpec | None = None,
     ) -> AppHostSpec:
         """The app-host spec every host (cloud or docker) is rendered from; `environment` is
         the stack's name. Errors name the config key they come from, with the host layer's
@@ -1080,6 +1109,7 @@ class StackConfig(BaseModel):
             release_ready_timeout_seconds=self.release_ready_timeout_seconds,
             release_attempt=self.release_attempt,
             metrics=metrics,
+            journal_upload=journal_upload,
         )
 
     def _validated_host_spec(self) -> AppHostSpec:
@@ -1115,6 +1145,7 @@ _HOST_KEYS = {
     "release_ready_timeout_seconds": "releaseReadyTimeoutSeconds",
     "release_attempt": "releaseAttempt",
     "metrics": "hostMetrics",
+    "journal_upload": "logCollector",
     "database_url": "databaseUser",
     "": "appName",
 }

@@ -92,6 +92,8 @@ BASE_PACKAGES: tuple[str, ...] = (
     # Installed by the user data when the stack ships metrics (cloud_init.render.METRICS_PACKAGES).
     "prometheus",
     "prometheus-node-exporter",
+    # The journal's shipper, and the collector's receiver (the same package).
+    "systemd-journal-remote",
     # The host tooling's dependencies, as the user data's package list names them.
     "python3-boto3",
     "python3-psycopg",
@@ -426,9 +428,15 @@ def _build_into(rootfs: Path, packages: Sequence[str], mirror: str, sources: str
     for cache_file in (rootfs / "var/cache/apt").glob("*.bin"):
         cache_file.unlink()
     # As on a cloud image, where these come with the user data only when the stack ships
-    # metrics: not running unless the host's tooling starts them.
-    for unit in ("prometheus.service", "prometheus-node-exporter.service"):
-        (etc / "systemd/system/multi-user.target.wants" / unit).unlink(missing_ok=True)
+    # metrics or journals: not running unless the host's tooling (or the collector's user
+    # data) starts them.
+    for wants, unit in (
+        ("multi-user.target.wants", "prometheus.service"),
+        ("multi-user.target.wants", "prometheus-node-exporter.service"),
+        ("multi-user.target.wants", "systemd-journal-upload.service"),
+        ("sockets.target.wants", "systemd-journal-remote.socket"),
+    ):
+        (etc / "systemd/system" / wants / unit).unlink(missing_ok=True)
     # Empty machine-id: each guest gets its own on first boot.
     (etc / "machine-id").write_text("")
     (rootfs / "var/lib/dbus/machine-id").unlink(missing_ok=True)

@@ -19,11 +19,14 @@ import pytest
 from cryptography.x509.oid import NameOID
 
 from fastapi_deploy.cloud_init import render_user_data
+from fastapi_deploy.cloud_init.collector import REMOTE_JOURNALS, render_collector_user_data
+from fastapi_deploy.cloud_init.render import JOURNAL_REMOTE_PORT
 from fastapi_deploy.stack_model import AcmeCertificates, AppHostSpec, Capacity, ObjectStorageSpec
-from fastapi_deploy.stack_model.host_spec import MetricsShippingSpec
+from fastapi_deploy.stack_model.host_spec import JournalUploadSpec, LogCollectorSpec, MetricsShippingSpec
 from tests.boot.harness import (
     Guest,
     GuestFactory,
+    HostNetwork,
     PackageIndex,
     PebbleAcme,
     PostgresServer,
@@ -49,6 +52,7 @@ from tests.boot.probes import (
     wrk_failures,
 )
 from tests.host_specs import ADMIN_KEY
+from tests.journal_pki import JournalPki, journal_pki
 from tests.prometheus_receiver import PrometheusReceiver
 
 pytestmark = pytest.mark.boot
@@ -92,9 +96,38 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusRe
     receiver.stop()
 
 
+@dataclass
+class BootedCollector:
+    guest: Guest
+    address: str
+    pki: JournalPki
+
+    def messages(self) -> list[str]:
+        return self.guest.exec(["journalctl", "-D", REMOTE_JOURNALS, "--no-pager", "-o", "cat"], check=False).stdout.splitlines()
+
+
+@pytest.fixture(scope="module")
+def collector(guest_factory_module: GuestFactory) -> Iterator[BootedCollector]:
+    """The log collector, booted from its own rendered user data in a network of its own; the
+    app host (on the outer machine's network) reaches it at its address."""
+    network = HostNetwork().open()
+    guest: Guest | None = None
+    try:
+        pki = journal_pki(network.guest_address)
+        spec = LogCollectorSpec(server_cert_pem=pki.server_cert_pem, server_key_pem=pki.server_key_pem)
+        guest = guest_factory_module("collector", render_collector_user_data(spec, refresh_package_index=False), network=network)
+        assert guest.wait_for_cloud_init(300)["v1"]["errors"] == []
+        yield BootedCollector(guest, network.guest_address, pki)
+    finally:
+        if guest is not None:
+            guest.stop()
+        network.close()
+
+
 @pytest.fixture(scope="module")
 def host(
     workspace: PrometheusReceiver,
+    collector: BootedCollector,
     s3: S3Server,
     guest_factory_module: GuestFactory,
     app_index: PackageIndex,
@@ -128,6 +161,12 @@ def host(
         refresh_package_index=False,
         metrics=MetricsShippingSpec(
             write_url=workspace.write_url, username=workspace.username, password=workspace.password
+        ),
+        journal_upload=JournalUploadSpec(
+            url=f"https://{collector.address}:{JOURNAL_REMOTE_PORT}",
+            ca_pem=collector.pki.ca_pem,
+            client_cert_pem=collector.pki.client_cert_pem,
+            client_key_pem=collector.pki.client_key_pem,
         ),
     )
     started = time.monotonic()
@@ -406,16 +445,40 @@ def test_the_hosts_numbers_reach_the_workspace_under_its_instance_id(
         assert host.https.get("/healthz")[0] == 200
     wait_for(lambda: _grew(host, before, ok, 7), timeout=10, interval=0.2, what="7 answers counted")
     counted = _nginx_metrics(host)[ok]
+    started = time.monotonic()
     # What the host counts is what arrives (scraped every 15 s, sent within seconds).
     wait_for(
         lambda: workspace.value(f'nginx_requests_total{{{labels},status_class="2xx"}}') == counted,
         timeout=90, interval=1, what=f"{counted:g} answers in the workspace",
     )  # fmt: skip
+    TIMINGS["counted on the host to seen in the workspace (s)"] = time.monotonic() - started
     # The node exporter's numbers too. Not the root disk here: a guest's / is an overlay, which
     # the exporter leaves out by default (a cloud host's is ext4; the disk rule is promtool's).
     memory = workspace.value(f"node_memory_MemAvailable_bytes{{{labels}}}")
     assert memory is not None and memory > 0
     assert {series["metric"]["job"] for series in workspace.query(f"up{{{labels}}} == 1")} == {"nginx", "node"}
+
+
+def test_the_journal_reaches_the_collector_from_the_first_boot_on(host: BootedHost, collector: BootedCollector) -> None:
+    """Debian's systemd-journal-upload (the package's unit, the key handed over by systemd)
+    sends the whole journal, the boot's own lines included, then follows it, to Debian's
+    systemd-journal-remote on the collector booted from its own user data."""
+    assert host.guest.exec(["systemctl", "is-active", "systemd-journal-upload"]).stdout.strip() == "active"
+    assert host.guest.exec(["stat", "-c", "%a %U", "/etc/app-host/journal/client.key"]).stdout.strip() == "600 root"
+    marker = f"journal-marker-{secrets.token_hex(6)}"
+    host.guest.exec(["logger", "-t", "boot-test", marker])
+    started = time.monotonic()
+    wait_for(lambda: marker in collector.messages(), timeout=60, interval=0.5, what="the marker at the collector")
+    TIMINGS["logged on the host to read on the collector (s)"] = time.monotonic() - started
+    lines = collector.messages()
+    # From the start: cloud-init's and the bootstrap's own lines (a failed boot shows there).
+    assert any("Cloud-init" in line for line in lines) and any(line.endswith("done") for line in lines), lines[-20:]
+    # One journal per sender, named after its address (Debian 12: no client-certificate names).
+    files = collector.guest.exec(["ls", REMOTE_JOURNALS]).stdout.split()
+    assert files and all(name.startswith("remote-") for name in files), files
+    # The collector listens on 19532 (and SSH); its own sending end is off.
+    assert collector.guest.failed_units() == []
+    assert collector.guest.exec(["systemctl", "is-enabled", "systemd-journal-upload"], check=False).stdout.strip() == "disabled"
 
 
 def test_ssh_refuses_passwords_and_root(host: BootedHost) -> None:

@@ -443,6 +443,17 @@ def test_hosts_dumping_at_once_make_one_dump_and_any_host_restores_it(fleet: Fle
     dump = next(key for key in keys if key.endswith(".dump"))
     head = fleet.s3.client().head_object(Bucket=BUCKET, Key=f"backups/api/{dump}")
     assert head["ServerSideEncryption"] == "AES256"
+    # Both runs ended well, and say so to the metrics through the sandboxed unit; the one that
+    # dumped also tells the dump's time (the other found the lock taken while the dump was
+    # still being made: it tells the time at its next run or boot).
+    latest = json.loads(fleet.s3.client().get_object(Bucket=BUCKET, Key="backups/api/latest.json")["Body"].read())
+    taken = datetime.datetime.fromisoformat(latest["created"]).timestamp()
+    for guest, account in zip((fleet.hosts[0][0], fleet.hosts[1][0]), said, strict=True):
+        page = guest.exec(["cat", "/var/lib/prometheus/node-exporter/app_backup.prom"]).stdout
+        facts = dict(line.split() for line in page.splitlines() if not line.startswith("#"))
+        assert float(facts["app_backup_last_run_success"]) == 1, page
+        if "dumped " in account:
+            assert float(facts["app_backup_newest_dump_timestamp_seconds"]) == taken, page
 
     password = secrets.token_urlsafe(12)
     postgres.create_database("fleet_restored", "fleet_restored", password, host=SERVICES_ADDRESS)

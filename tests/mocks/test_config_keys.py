@@ -25,6 +25,7 @@ from tests.mocks.harness import REPO, ProgramRun, cloud_config_of, run_main, she
 
 CONFIGURATION = "volcengine:autoscaling/scalingConfiguration:ScalingConfiguration"
 INSTANCE = "volcengine:ecs/instance:Instance"
+COLLECTOR = "fastapi-deploy:logs:LogCollector"
 OWN_APP = {"appAsgiPath": "notes_api.main:app", "appMigrationCommand": "notes-api-migrate", "appReadinessPath": "/readyz"}
 
 
@@ -100,7 +101,7 @@ ROWS = [
     Row("certificates", {"certificates": "self-signed"}, conf("CERTIFICATE_KIND"), "self-signed"),
     Row("acmeEmail", {"acmeEmail": "tls@notes-demo.cn"}, conf("ACME_EMAIL"), "tls@notes-demo.cn"),
     Row("acmeDirectoryUrl", {"acmeDirectoryUrl": "https://acme-staging-v02.api.letsencrypt.org/directory"}, conf("ACME_DIRECTORY"), "https://acme-staging-v02.api.letsencrypt.org/directory"),
-    Row("adminCidrs", {"adminCidrs": ["100.64.99.0/24"]}, lambda run: sorted(item.inputs["cidrIp"] for item in run.of_type("volcengine:vpc/securityGroupRule:SecurityGroupRule") if item.inputs["portStart"] == 22), ["100.64.99.0/24"]),
+    Row("adminCidrs", {"adminCidrs": ["100.64.99.0/24"]}, lambda run: sorted((item.inputs["securityGroupId"], item.inputs["cidrIp"]) for item in run.of_type("volcengine:vpc/securityGroupRule:SecurityGroupRule") if item.inputs["portStart"] == 22), [("app-hosts-sg-id", "100.64.99.0/24"), ("app-logs-sg-id", "100.64.99.0/24")]),
     Row("adminSshKeys", {"adminSshKeys": [ADMIN_KEY]}, lambda run: [user.get("ssh_authorized_keys") for user in cloud_config_of(host(run))["users"] if user["name"] == "ops"], [[ADMIN_KEY]]),
     Row("instanceType", {"instanceType": "ecs.c3il.xlarge"}, inputs(CONFIGURATION, "instanceTypes"), ["ecs.c3il.xlarge"]),
     Row("instanceVcpus", {"instanceType": "ecs.hfg7.large", "instanceVcpus": 4, "instanceMemoryMib": 16384}, workers, "workers = 9"),
@@ -114,7 +115,7 @@ ROWS = [
     Row("systemDiskType", {"systemDiskType": "ESSD_FlexPL"}, inputs(CONFIGURATION, "volumes", "0", "volumeType"), "ESSD_FlexPL"),
     Row("publicBandwidthMbps", {"publicBandwidthMbps": 50}, inputs("volcengine:clb/clb:Clb", "eipBillingConfig", "bandwidth"), 50),
     Row("egressBandwidthMbps", {"egressBandwidthMbps": 30}, inputs("volcengine:eip/address:Address", "bandwidth", name="app-egress-eip"), 30),
-    Row("fleetEnabled", {"fleetEnabled": False}, lambda run: bool(run.of_type(INSTANCE)), True),
+    Row("fleetEnabled", {"fleetEnabled": False}, lambda run: bool(run.of_type("fastapi-deploy:compute:AppHost")), True),
     Row("fleetMinSize", {"fleetMinSize": 1}, inputs("volcengine:autoscaling/scalingGroup:ScalingGroup", "minInstanceNumber"), 1),
     Row("fleetDesiredSize", {"fleetDesiredSize": 3}, inputs("volcengine:autoscaling/scalingGroup:ScalingGroup", "desireInstanceNumber"), 3),
     Row("fleetMaxSize", {"fleetMaxSize": 9}, inputs("volcengine:autoscaling/scalingGroup:ScalingGroup", "maxInstanceNumber"), 9),
@@ -147,6 +148,10 @@ ROWS = [
     Row("latencyAlarmP99Seconds", {"latencyAlarmP99Seconds": 0.3}, vmp_threshold("http-latency-p99"), 0.3),
     Row("diskFreeAlarmPercent", {"diskFreeAlarmPercent": 20}, vmp_threshold("host-disk-low"), 0.2),
     Row("backupMaxAgeHours", {"backupMaxAgeHours": 50}, vmp_threshold("backup-missing"), 50 * 3600),
+    Row("logCollector", {"logCollector": False}, lambda run: (len(run.of_type(COLLECTOR)), "/etc/app-host/journal/client.key" in written_files(host(run))), (0, False)),
+    Row("logCollectorInstanceType", {"logCollectorInstanceType": "ecs.c3il.xlarge"}, inputs(INSTANCE, "instanceType", name="app-logs-vm-instance"), "ecs.c3il.xlarge"),
+    Row("logCollectorDiskGib", {"logCollectorDiskGib": 200}, lambda run: (run.named("app-logs-vm-instance").inputs["systemVolumeSize"], "--vacuum-size=140G" in written_files(run.named("app-logs-vm-instance"))["/etc/systemd/system/journal-remote-vacuum.service"]), (200, True)),
+    Row("logKeepDays", {"logKeepDays": 7}, lambda run: "--vacuum-time=7d" in written_files(run.named("app-logs-vm-instance"))["/etc/systemd/system/journal-remote-vacuum.service"], True),
     Row("backupsPrefix", {"backupsPrefix": "dumps/"}, lambda run: (run.one("volcengine:tos/bucketLifecycle:BucketLifecycle").inputs["rules"][0]["prefix"], conf("BACKUP_PREFIX")(run)), ("dumps/", "dumps/api/")),
     Row("backupSchedule", {"backupSchedule": "*-*-* 03:00:00"}, lambda run: (conf("BACKUP_SCHEDULE")(run), "postgresql-client" in cloud_config_of(host(run))["packages"]), ("*-*-* 03:00:00", True)),
     Row("backupsExpireDays", {"backupsExpireDays": 60}, lambda run: run.one("volcengine:tos/bucketLifecycle:BucketLifecycle").inputs["rules"][0]["expiration"]["days"], 60),

@@ -46,11 +46,15 @@ PROD_TYPES = {
     "volcengine:vpc/vpc:Vpc": 1,
     "volcengine:vpc/subnet:Subnet": 2,
     "fastapi-deploy:network:SecurityGroup": 1,
-    "volcengine:vpc/securityGroup:SecurityGroup": 1,
-    "volcengine:vpc/securityGroupRule:SecurityGroupRule": 4,
+    # The hosts' group and the log collector's.
+    "volcengine:vpc/securityGroup:SecurityGroup": 2,
+    # Hosts: 80, 443, the health gate, SSH from the one admin network. Collector: 19532 from
+    # each of the two app subnets, SSH from the admin network.
+    "volcengine:vpc/securityGroupRule:SecurityGroupRule": 7,
     "fastapi-deploy:database:Postgres": 1,
-    # The database's, the hosts' console and the metrics workspace's write login.
-    "random:index/randomPassword:RandomPassword": 3,
+    # The database's, the hosts' and the log collector's console, and the metrics workspace's
+    # write login.
+    "random:index/randomPassword:RandomPassword": 4,
     "volcengine:rds_postgresql/allowlist:Allowlist": 1,
     "volcengine:rds_postgresql/instance:Instance": 1,
     "volcengine:rds_postgresql/allowlistAssociate:AllowlistAssociate": 1,
@@ -84,6 +88,15 @@ PROD_TYPES = {
     "volcengine:autoscaling/scalingPolicy:ScalingPolicy": 2,
     "fastapi-deploy:monitoring:Monitoring": 1,
     "fastapi-deploy:monitoring:HostMetrics": 1,
+    "fastapi-deploy:logs:JournalCertificates": 1,
+    "tls:index/privateKey:PrivateKey": 3,
+    "tls:index/selfSignedCert:SelfSignedCert": 1,
+    "tls:index/certRequest:CertRequest": 2,
+    "tls:index/locallySignedCert:LocallySignedCert": 2,
+    "fastapi-deploy:logs:LogCollector": 1,
+    "fastapi-deploy:compute:Vm": 1,
+    # The log collector: the fleet's hosts are the scaling group's, not instances.
+    "volcengine:ecs/instance:Instance": 1,
     "volcengine:vmp/workspace:Workspace": 1,
     "volcengine:vmp/contact:Contact": 1,
     "volcengine:vmp/contactGroup:ContactGroup": 1,
@@ -159,7 +172,8 @@ def test_prod_stack_is_made_of_components_only(prod: ProgramRun) -> None:
     """__main__ composes; only components (and the regional provider) sit at the top."""
     root = "urn:pulumi:prod::fastapi-deploy::pulumi:pulumi:Stack::fastapi-deploy-prod"
     top_level = {item.type for item in prod.registrations if item.parent == root}
-    assert top_level == {t for t in PROD_TYPES if t.startswith("fastapi-deploy:")} | {
+    # Vm is the log collector's child, not the stack's.
+    assert top_level == {t for t in PROD_TYPES if t.startswith("fastapi-deploy:") and t != "fastapi-deploy:compute:Vm"} | {
         "pulumi:providers:volcengine"
     }
     components = {item.urn for item in prod.registrations if not item.custom}
@@ -185,6 +199,7 @@ def test_prod_stack_exports_and_keeps_passwords_secret(prod: ProgramRun) -> None
         "public_address": "203.0.113.10",
         "load_balancer_address": "203.0.113.10",
         "egress_address": "203.0.113.20",
+        "log_collector_address": "10.20.0.250",
         "bucket_name": MOCK_BUCKET,
         "database_endpoint": f"{MOCK_RDS_HOST}:5432",
         "database_password": MOCK_PASSWORD_32,
@@ -279,14 +294,21 @@ def test_the_hosts_install_exactly_the_files_the_stack_uploads(prod: ProgramRun)
 
 
 def test_prod_security_inputs(prod: ProgramRun) -> None:
-    rules = sorted(
-        (item.inputs["portStart"], item.inputs["cidrIp"])
-        for item in prod.of_type("volcengine:vpc/securityGroupRule:SecurityGroupRule")
-    )
+    def rules(group: str) -> list[tuple[int, str]]:
+        return sorted(
+            (int(item.inputs["portStart"]), item.inputs["cidrIp"])
+            for item in prod.of_type("volcengine:vpc/securityGroupRule:SecurityGroupRule")
+            if item.inputs["securityGroupId"] == group
+        )
+
     # The health gate is open to the CLB's health-check range only (BytePlus CLB docs,
     # "Configuring a server security group": 100.64.0.0/10).
-    assert rules == [
+    assert rules("app-hosts-sg-id") == [
         (22, FILLED_IN["adminCidrs"][0]), (80, "0.0.0.0/0"), (443, "0.0.0.0/0"), (8090, "100.64.0.0/10"),
+    ]
+    # The log collector: journals from the app subnets only, SSH from the admins; nothing else.
+    assert rules("app-logs-sg-id") == [
+        (22, FILLED_IN["adminCidrs"][0]), (19532, "10.20.0.0/24"), (19532, "10.20.1.0/24"),
     ]
     assert prod.one("volcengine:rds_postgresql/allowlist:Allowlist").inputs["allowLists"] == [
         "10.20.0.0/24",

@@ -15,8 +15,11 @@ from fastapi_deploy.app_host.host_files import HOST_FILES
 from fastapi_deploy.app_host.units import tooling_units
 from fastapi_deploy.artifacts import tooling_archive
 from fastapi_deploy.cloud_init import HostLayout, RenderedUserData, render_user_data
+from fastapi_deploy.cloud_init.collector import collector_files, render_collector_user_data
 from fastapi_deploy.stack_model import ObjectStorageSpec
+from fastapi_deploy.stack_model.host_spec import JournalUploadSpec, LogCollectorSpec, MetricsShippingSpec
 from tests.host_specs import acme_spec, sample_app, self_signed_spec
+from tests.journal_pki import journal_pki
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -26,6 +29,7 @@ VENV_BIN = Path(sys.executable).parent
 EXPOSURE_THRESHOLD = 2.0
 EXPOSURE_THRESHOLD_TENTHS = 20
 
+_PKI = journal_pki("10.20.0.250")
 SPECS = {
     "acme": acme_spec(),
     "self-signed": self_signed_spec(admin_ssh_keys=()),
@@ -34,7 +38,28 @@ SPECS = {
         app=sample_app(env={"LOG_LEVEL": "info"}, secret_env={"API_TOKEN": "t"}),
     ),
     "no-migrations": acme_spec(app=sample_app(migration_command=None)),
+    # A fleet host that ships its numbers and its journal.
+    "shipping": acme_spec(
+        metrics=MetricsShippingSpec(write_url="http://write.prometheus-cn-beijing.ivolces.com/workspaces/w-1", username="app_metrics_hosts", password="W0rk!pass-word_30-characters"),
+        journal_upload=JournalUploadSpec(url="https://10.20.0.250:19532", ca_pem=_PKI.ca_pem, client_cert_pem=_PKI.client_cert_pem, client_key_pem=_PKI.client_key_pem),
+    ),
 }
+
+
+def test_cloud_init_schema_accepts_the_collectors_user_data(tmp_path: Path) -> None:
+    for keys in ((), ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEYu5Bs4fY7dY0yVbQJ8TjUPu1e0rmvL5LhjaeM0ZxGs ops@example",)):
+        spec = LogCollectorSpec(server_cert_pem=_PKI.server_cert_pem, server_key_pem=_PKI.server_key_pem, admin_ssh_keys=keys)
+        user_data = tmp_path / "collector"
+        user_data.write_text(render_collector_user_data(spec))
+        result = _run(["cloud-init", "schema", "--config-file", str(user_data)])
+        assert result.returncode == 0 and "Valid cloud-config" in result.stdout, result.stdout + result.stderr
+    units = []
+    for item in collector_files(spec):
+        if item.path.startswith("/etc/systemd/system/"):
+            units.append(tmp_path / Path(item.path).name)
+            units[-1].write_text(item.content)
+    verified = _run(["systemd-analyze", "verify", *map(str, units)], cwd=tmp_path)
+    assert len(units) == 2 and (verified.stdout + verified.stderr).strip() == ""
 
 
 def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
