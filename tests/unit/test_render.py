@@ -13,6 +13,7 @@ from fastapi_deploy.artifacts import tooling_archive
 from fastapi_deploy.cloud_init import USER_DATA_LIMIT_BYTES, UserDataTooLarge, render_user_data
 from fastapi_deploy.cloud_init.render import release_record
 from fastapi_deploy.stack_model import AcmeCertificates, AppHostSpec, Capacity, ObjectStorageSpec
+from fastapi_deploy.stack_model.host_spec import JournalUploadSpec, MetricsShippingSpec
 from tests.host_specs import (
     ADMIN_KEY,
     SAMPLE_PACKAGE,
@@ -21,6 +22,7 @@ from tests.host_specs import (
     sample_app,
     self_signed_spec,
 )
+from tests.journal_pki import journal_pki
 
 
 def _config(text: str) -> dict[str, Any]:
@@ -294,6 +296,34 @@ def test_user_data_with_a_private_ca_bundle_fits_the_budget(shape: dict[str, obj
     rendered = render_user_data(spec)
     assert any(private_ca_bundle() in item.content for item in rendered.files)  # it travels inline
     assert rendered.size_bytes <= USER_DATA_BUDGET_BYTES
+
+
+# A prod fleet host with everything on (bucket keys, metrics login, the journal's CA, client
+# certificate and key as the stack makes them): measured 13,846-13,874 bytes; 2 KiB must stay
+# free under the cloud's limit.
+SHIPPING_HOST_BUDGET_BYTES = 16 * 1024 - 2 * 1024
+
+
+def test_a_fleet_host_that_ships_metrics_and_journal_stays_2_kib_under_the_limit() -> None:
+    pki = journal_pki("10.20.0.250")
+    spec = acme_spec(
+        object_storage=ObjectStorageSpec(
+            endpoint_url="https://tos-s3-cn-beijing.ivolces.com", bucket="notes-files-k3q9x2ab",
+            region="cn-beijing", access_key_id="AKLT" + "x" * 40, secret_access_key="y" * 60,
+        ),
+        app=sample_app(env={"LOG_LEVEL": "info"}),
+        health_gate_port=8090,
+        metrics=MetricsShippingSpec(
+            write_url="http://write.prometheus-cn-beijing.ivolces.com/workspaces/" + "w" * 20,
+            username="prod_app_metrics_hosts", password="x" * 26 + "!@#%",
+        ),
+        journal_upload=JournalUploadSpec(
+            url="https://10.20.0.250:19532", ca_pem=pki.ca_pem, client_cert_pem=pki.client_cert_pem,
+            client_key_pem=pki.client_key_pem,
+        ),
+    )  # fmt: skip
+    rendered = render_user_data(spec)
+    assert rendered.size_bytes <= SHIPPING_HOST_BUDGET_BYTES, rendered.size_bytes
 
 
 def test_the_redirect_keeps_a_published_https_port() -> None:
