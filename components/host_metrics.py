@@ -20,23 +20,16 @@ import pulumi_volcengine as volcengine
 from pydantic import Field, field_validator
 
 from fastapi_deploy.components._base import ComponentArgs, child, project_token, secret
+from fastapi_deploy.components.monitoring import check_email
+from fastapi_deploy.stack_model.volcengine_rules import VMP_LEVELS, VMP_WORKSPACE_TYPES
 
 __all__ = [
-    "ALERT_COMPARATORS",
-    "ALERT_FOR",
-    "ALERT_LEVELS",
-    "WORKSPACE_TYPES",
     "AlertRule",
     "HostMetrics",
     "HostMetricsArgs",
     "alert_rules",
 ]
 
-# ListWorkspaceInstanceTypes: the suffix is how long the workspace keeps samples.
-WORKSPACE_TYPES = ("vmp.standard.15d", "vmp.standard.30d", "vmp.standard.90d", "vmp.standard.180d", "vmp.standard.1y")
-ALERT_LEVELS = ("P0", "P1", "P2")
-ALERT_FOR = ("0s", "1m", "2m", "5m", "10m")
-ALERT_COMPARATORS = (">", ">=", "<", "<=", "==", "!=")
 # Below this many requests a second (per app), a ratio or a quantile is a handful of
 # requests: one slow or failed request at night would page someone.
 MIN_REQUESTS_PER_SECOND = 0.1
@@ -205,16 +198,14 @@ class HostMetricsArgs(ComponentArgs):
     @field_validator("workspace_type")
     @classmethod
     def _workspace_type(cls, value: str) -> str:
-        if value not in WORKSPACE_TYPES:
-            raise ValueError(f"workspace_type={value!r}: VMP offers {', '.join(WORKSPACE_TYPES)}")
+        if value not in VMP_WORKSPACE_TYPES:
+            raise ValueError(f"workspace_type={value!r}: VMP offers {', '.join(VMP_WORKSPACE_TYPES)}")
         return value
 
     @field_validator("contact_email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
-            raise ValueError(f"contact_email={value!r} is not an email address such as 'ops@example.com'")
-        return value
+        return check_email("contact_email", value)
 
 
 class HostMetrics(pulumi.ComponentResource):
@@ -272,7 +263,7 @@ class HostMetrics(pulumi.ComponentResource):
                 volcengine.vmp.NotifyPolicyLevelArgs(
                     level=level, contact_group_ids=[group.id], channels=["Email"], resolved_channels=["Email"]
                 )
-                for level in ALERT_LEVELS
+                for level in VMP_LEVELS
             ],
             opts=child(self),
         )
@@ -285,7 +276,7 @@ class HostMetrics(pulumi.ComponentResource):
                 volcengine.vmp.NotifyGroupPolicyLevelArgs(
                     level=level, group_bies=["__rule__"], group_wait="30", group_interval="300", repeat_interval="14400"
                 )
-                for level in ALERT_LEVELS
+                for level in VMP_LEVELS
             ],
             opts=child(self),
         )

@@ -12,11 +12,18 @@ from pydantic import Field, field_validator, model_validator
 
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token
 
-__all__ = ["ALARM_METRICS", "EVALUATION_COUNTS", "AlarmMetric", "Monitoring", "MonitoringArgs"]
+__all__ = ["ALARM_METRICS", "EVALUATION_COUNTS", "AlarmMetric", "Monitoring", "MonitoringArgs", "check_email"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 _SILENCE_MINUTES = (5, 30, 60, 180, 360, 720, 1440)
+
+
+def check_email(field: str, value: str) -> str:
+    """An alarm contact's address (CloudMonitor's and Managed Prometheus's contacts alike)."""
+    if not _EMAIL.match(value):
+        raise ValueError(f"{field}={value!r} is not an email address such as 'ops@example.com'")
+    return value
 
 
 @dataclass(frozen=True)
@@ -91,9 +98,7 @@ class MonitoringArgs(ComponentArgs):
     @field_validator("contact_email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not _EMAIL.match(value):
-            raise ValueError(f"contact_email={value!r} is not an email address such as 'ops@example.com'")
-        return value
+        return check_email("contact_email", value)
 
     @field_validator("contact_phone")
     @classmethod

@@ -81,7 +81,7 @@ PROJECT = "fastapi-deploy"
 
 Platform = Literal["volcengine", "docker"]
 CertificateKind = Literal["acme", "self-signed"]
-# The suffixes of the VMP workspace types (components.host_metrics.WORKSPACE_TYPES).
+# The suffixes of the VMP workspace types (volcengine_rules.VMP_WORKSPACE_TYPES).
 MetricsRetention = Literal["15d", "30d", "90d", "180d", "1y"]
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")

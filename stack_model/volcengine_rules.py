@@ -56,6 +56,13 @@ CC_DOCS = "terraform-provider-volcenginecc@fe912e86 docs/resources/"
 SCALING_DISK_TYPES = ("ESSD_PL0", "ESSD_FlexPL", "PTSSD")
 SCALING_SYSTEM_DISK_GIB = (10, 500)
 
+# Managed Prometheus (terraform-provider-volcengine volcengine/vmp/, and the CC schema for the
+# instance types, whose suffix is how long the workspace keeps samples).
+VMP_WORKSPACE_TYPES = ("vmp.standard.15d", "vmp.standard.30d", "vmp.standard.90d", "vmp.standard.180d", "vmp.standard.1y")
+VMP_LEVELS = ("P0", "P1", "P2")
+VMP_FOR = ("0s", "1m", "2m", "5m", "10m")
+VMP_COMPARATORS = (">", ">=", "<", "<=", "==", "!=")
+
 # Linux user data: at most 16 KB before Base64 (CC Volcengine_ECS_Instance.json:813 and
 # Volcengine_AutoScaling_ScalingConfiguration.json:302).
 USER_DATA_LIMIT_BYTES = 16 * 1024
@@ -728,7 +735,7 @@ def _md5(value: Any) -> str | None:
 
 def _three_levels(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
     levels = sorted(str(level.get("level")) for level in inputs.get("levels") or [])
-    return [] if levels == ["P0", "P1", "P2"] else [("levels", f"{levels}: exactly one each of P0, P1, P2")]
+    return [] if levels == list(VMP_LEVELS) else [("levels", f"{levels}: exactly one each of {', '.join(VMP_LEVELS)}")]
 
 
 def _vmp_username(value: Any) -> str | None:
@@ -748,18 +755,18 @@ def _vmp_rules() -> list[Rule]:
     rule_src = f"{vmp}vmp_alerting_rule/resource_volcengine_vmp_alerting_rule.go"
     return [
         Rule(VMP_WORKSPACE, "name", "1-100 characters", "https://www.volcengine.com/docs/6731/1037488", _each("name", lambda value: None if 1 <= len(str(value)) <= 100 else f"{len(str(value))} characters; 1-100")),
-        one_of(VMP_WORKSPACE, "instanceTypeId", ("vmp.standard.15d", "vmp.standard.30d", "vmp.standard.90d", "vmp.standard.180d", "vmp.standard.1y"), f"{CC}Volcengine_VMP_Workspace.json"),
+        one_of(VMP_WORKSPACE, "instanceTypeId", VMP_WORKSPACE_TYPES, f"{CC}Volcengine_VMP_Workspace.json"),
         Rule(VMP_WORKSPACE, "username", "letters, digits and _", "https://www.volcengine.com/docs/6731/1037488", _each("username", _vmp_username)),
         Rule(VMP_CONTACT, "name", "letters first, then letters, digits, - and _", "https://www.volcengine.com/docs/6731/1037565", _each("name", _vmp_name)),
         required(VMP_CONTACT_GROUP, "name", f"{vmp}vmp_contact_group/resource_volcengine_vmp_contact_group.go"),
-        one_of(VMP_NOTIFY, "levels[].level", ("P0", "P1", "P2"), f"{vmp}vmp_notify_policy/resource_volcengine_vmp_notify_policy.go:63-70"),
+        one_of(VMP_NOTIFY, "levels[].level", VMP_LEVELS, f"{vmp}vmp_notify_policy/resource_volcengine_vmp_notify_policy.go:63-70"),
         custom(VMP_GROUPING, "levels", "exactly P0, P1 and P2 (MinItems = MaxItems = 3)", f"{vmp}vmp_notify_group_policy/resource_volcengine_vmp_notify_group_policy.go:52-66", _three_levels),
         one_of(VMP_GROUPING, "levels[].groupBies[]", ("__rule__",), f"{vmp}vmp_notify_group_policy/resource_volcengine_vmp_notify_group_policy.go:68-76"),
         required(VMP_RULE, "notifyGroupPolicyId", rule_src),
         required(VMP_RULE, "query.promQl", rule_src),
-        one_of(VMP_RULE, "levels[].level", ("P0", "P1", "P2"), f"{rule_src}:88-94"),
-        one_of(VMP_RULE, "levels[].for", ("0s", "1m", "2m", "5m", "10m"), f"{rule_src}:96-102"),
-        one_of(VMP_RULE, "levels[].comparator", (">", ">=", "<", "<=", "==", "!="), f"{rule_src}:104-110"),
+        one_of(VMP_RULE, "levels[].level", VMP_LEVELS, f"{rule_src}:88-94"),
+        one_of(VMP_RULE, "levels[].for", VMP_FOR, f"{rule_src}:96-102"),
+        one_of(VMP_RULE, "levels[].comparator", VMP_COMPARATORS, f"{rule_src}:104-110"),
     ]
 
 
