@@ -5,14 +5,12 @@ per sending host, kept within a size and an age.
 
 from __future__ import annotations
 
-import yaml
-
 from fastapi_deploy.cloud_init.render import (
     JOURNAL_DIR,
     JOURNAL_PACKAGE,
-    USER_DATA_LIMIT_BYTES,
     HostFile,
-    UserDataTooLarge,
+    admin_user,
+    cloud_config_text,
     packed_file,
 )
 from fastapi_deploy.stack_model.host_spec import LogCollectorSpec
@@ -65,20 +63,10 @@ def render_collector_user_data(spec: LogCollectorSpec, *, refresh_package_index:
     """The collector's #cloud-config; raises UserDataTooLarge over the cloud's limit."""
     # Never the image's default user (cloud-init makes it, with sudo, when `users` is absent,
     # and an empty list is invalid): without keys the admin exists, locked, with no shell.
-    users: list[dict[str, object]] = [
-        {"name": spec.admin_user, "system": True, "shell": "/usr/sbin/nologin", "no_create_home": True, "lock_passwd": True}
-    ]
-    if spec.admin_ssh_keys:
-        users = [
-            {
-                "name": spec.admin_user,
-                "groups": ["sudo"],
-                "sudo": "ALL=(ALL) NOPASSWD:ALL",
-                "shell": "/bin/bash",
-                "lock_passwd": True,
-                "ssh_authorized_keys": list(spec.admin_ssh_keys),
-            }
-        ]
+    locked: dict[str, object] = {
+        "name": spec.admin_user, "system": True, "shell": "/usr/sbin/nologin", "no_create_home": True, "lock_passwd": True,
+    }  # fmt: skip
+    users = [admin_user(spec.admin_user, spec.admin_ssh_keys) if spec.admin_ssh_keys else locked]
     config: dict[str, object] = {
         "package_update": refresh_package_index,
         "package_upgrade": False,
@@ -96,7 +84,4 @@ def render_collector_user_data(spec: LogCollectorSpec, *, refresh_package_index:
             ["systemctl", "disable", "--now", "systemd-journal-upload.service"],
         ],
     }
-    text = "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=1000)
-    if len(text.encode()) > USER_DATA_LIMIT_BYTES:
-        raise UserDataTooLarge(f"the collector's user data is {len(text.encode())} bytes, over {USER_DATA_LIMIT_BYTES}")
-    return text
+    return cloud_config_text(config, "the log collector", "give it fewer admin keys")

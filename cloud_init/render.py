@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import gzip
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from urllib.parse import urlsplit
@@ -165,6 +166,12 @@ def release_record(spec: AppHostSpec) -> ReleaseRecord:
     )
 
 
+def _shell_settings(about: str, settings: dict[str, str]) -> str:
+    """A NAME=value file the tooling reads (app_host.config.read_assignments), shell-quoted."""
+    lines = [f"{name}={shlex.quote(value)}" for name, value in settings.items()]
+    return f"# Managed by the app-host user data: {about}\n" + "\n".join(lines) + "\n"
+
+
 def _host_conf(spec: AppHostSpec, layout: HostLayout) -> str:
     certificates = spec.certificates
     acme = certificates if isinstance(certificates, AcmeCertificates) else None
@@ -190,8 +197,7 @@ def _host_conf(spec: AppHostSpec, layout: HostLayout) -> str:
         "BACKUP_SCHEDULE": spec.backup_schedule or "",
         "HEALTH_PROBE_PATH": spec.app.liveness_path or spec.app.readiness_path,
     }
-    lines = [f"{name}={shlex.quote(value)}" for name, value in settings.items()]
-    return "# Managed by the app-host user data: settings of the app-host tooling.\n" + "\n".join(lines) + "\n"
+    return _shell_settings("settings of the app-host tooling.", settings)
 
 
 def _store_conf(spec: AppHostSpec) -> str:
@@ -208,8 +214,7 @@ def _store_conf(spec: AppHostSpec) -> str:
         }
     else:
         settings["STORE_PATH"] = store.path
-    lines = [f"{name}={shlex.quote(value)}" for name, value in settings.items()]
-    return "# Managed by the app-host user data: the shared store (root only).\n" + "\n".join(lines) + "\n"
+    return _shell_settings("the shared store (root only).", settings)
 
 
 def _metrics_conf(spec: MetricsShippingSpec) -> str:
@@ -218,8 +223,7 @@ def _metrics_conf(spec: MetricsShippingSpec) -> str:
         "METRICS_USERNAME": spec.username,
         "METRICS_PASSWORD": spec.password.get_secret_value(),
     }
-    lines = [f"{name}={shlex.quote(value)}" for name, value in settings.items()]
-    return "# Managed by the app-host user data: where the metrics go (root only).\n" + "\n".join(lines) + "\n"
+    return _shell_settings("where the metrics go (root only).", settings)
 
 
 def _metrics_files(spec: MetricsShippingSpec) -> list[HostFile]:
@@ -312,20 +316,33 @@ def packed_file(item: HostFile) -> dict[str, object]:
     return entry
 
 
+def admin_user(name: str, ssh_keys: Sequence[str]) -> dict[str, object]:
+    """cloud-init's entry for the admin login: sudo, by key only (no password to lock out)."""
+    return {
+        "name": name,
+        "groups": ["sudo"],
+        "sudo": "ALL=(ALL) NOPASSWD:ALL",
+        "shell": "/bin/bash",
+        "lock_passwd": True,
+        "ssh_authorized_keys": list(ssh_keys),
+    }
+
+
+def cloud_config_text(config: Mapping[str, object], subject: str, fix: str) -> str:
+    """`config` as #cloud-config; raises UserDataTooLarge, naming `subject` and `fix`, when it is
+    over what the cloud accepts."""
+    text = "#cloud-config\n" + yaml.safe_dump(dict(config), sort_keys=False, width=1000)
+    size = len(text.encode())
+    if size > USER_DATA_LIMIT_BYTES:
+        raise UserDataTooLarge(
+            f"the user data for {subject} is {size} bytes, over the {USER_DATA_LIMIT_BYTES}-byte limit of the cloud; {fix}"
+        )
+    return text
+
+
 def _users(spec: AppHostSpec, layout: HostLayout) -> list[dict[str, object]]:
     # No "default" entry: the image's default user (often with passwordless sudo) is not made.
-    users: list[dict[str, object]] = []
-    if spec.admin_ssh_keys:
-        users.append(
-            {
-                "name": spec.admin_user,
-                "groups": ["sudo"],
-                "sudo": "ALL=(ALL) NOPASSWD:ALL",
-                "shell": "/bin/bash",
-                "lock_passwd": True,
-                "ssh_authorized_keys": list(spec.admin_ssh_keys),
-            }
-        )
+    users = [admin_user(spec.admin_user, spec.admin_ssh_keys)] if spec.admin_ssh_keys else []
     users.append(
         {
             "name": layout.service_user,
@@ -360,12 +377,7 @@ def render_user_data(spec: AppHostSpec) -> RenderedUserData:
         # Fetch the tooling (checked against its digest), then let it do the rest.
         "runcmd": [[paths.FETCH_TOOLING], [paths.APP_HOST_TOOL, "bootstrap"]],
     }
-    text = "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=1000)
-    rendered = RenderedUserData(cloud_config=text, files=files)
-    if rendered.size_bytes > USER_DATA_LIMIT_BYTES:
-        raise UserDataTooLarge(
-            f"the user data for app_name={spec.app_name!r} is {rendered.size_bytes} bytes, over "
-            f"the {USER_DATA_LIMIT_BYTES}-byte limit of the cloud; shorten env values or move "
-            "large settings to object storage"
-        )
-    return rendered
+    text = cloud_config_text(
+        config, f"app_name={spec.app_name!r}", "shorten env values or move large settings to object storage"
+    )
+    return RenderedUserData(cloud_config=text, files=files)
