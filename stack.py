@@ -140,46 +140,57 @@ def build_foundation(config: StackConfig, app_package: LocalArtifact | None) -> 
         else None
     )
 
-    def spec_from(values: list[Any]) -> AppHostSpec:
-        url, bucket, key_id, secret_key, hosts_key_id, hosts_secret_key, write_url, write_password = values[:8]
-        journal_upload = None
-        if journal is not None:
-            ca_pem, client_cert_pem, client_key_pem = values[8:]
-            journal_upload = JournalUploadSpec(
-                url=journal.url,
-                ca_pem=ca_pem,
-                client_cert_pem=client_cert_pem,
-                client_key_pem=SecretStr(client_key_pem),
-            )
+    def spec_from(values: dict[str, Any]) -> AppHostSpec:
         # One bucket, two keys: the hosts' (artifacts/, tls/) and the app's (the rest).
-        where = {"endpoint_url": storage.bucket_s3_endpoint, "bucket": bucket, "region": config.region}
+        where = {"endpoint_url": storage.bucket_s3_endpoint, "bucket": values["bucket"], "region": config.region}
         return config.host_spec(
-            url,
-            store=S3StoreSpec(**where, access_key_id=SecretStr(hosts_key_id), secret_access_key=SecretStr(hosts_secret_key)),
+            values["database_url"],
+            store=S3StoreSpec(
+                **where,
+                access_key_id=SecretStr(values["hosts_key_id"]),
+                secret_access_key=SecretStr(values["hosts_secret_key"]),
+            ),
             app_package=app_package.ref if app_package is not None else None,
-            object_storage=ObjectStorageSpec(**where, access_key_id=SecretStr(key_id), secret_access_key=SecretStr(secret_key)),
+            object_storage=ObjectStorageSpec(
+                **where, access_key_id=SecretStr(values["app_key_id"]), secret_access_key=SecretStr(values["app_secret_key"])
+            ),
             environment=pulumi.get_stack(),
             metrics=MetricsShippingSpec(
-                write_url=write_url, username=metrics.username, password=SecretStr(write_password)
+                write_url=values["write_url"], username=metrics.username, password=SecretStr(values["write_password"])
             )
             if metrics is not None
             else None,
-            journal_upload=journal_upload,
+            journal_upload=JournalUploadSpec(
+                url=journal.url,
+                ca_pem=values["ca_pem"],
+                client_cert_pem=values["client_cert_pem"],
+                client_key_pem=SecretStr(values["client_key_pem"]),
+            )
+            if journal is not None
+            else None,
         )
 
+    # What only some stacks have: the metrics workspace's login, the journal's certificates.
+    optional: dict[str, pulumi.Output[str]] = {}
+    if metrics is not None:
+        optional |= {"write_url": metrics.write_url, "write_password": metrics.password}
+    if journal is not None:
+        optional |= {
+            "ca_pem": journal.ca_pem,
+            "client_cert_pem": journal.client_cert_pem,
+            "client_key_pem": journal.client_key_pem,
+        }
     # The renderer is pure and takes plain values, so the spec is built inside an apply over
     # the (secret) database URL and bucket keys; the result stays secret.
     host_spec: pulumi.Output[AppHostSpec] = secret(
         pulumi.Output.all(
-            database.database_url,
-            storage.bucket_name,
-            storage.app_access_key_id,
-            storage.app_secret_access_key,
-            storage.hosts_access_key_id,
-            storage.hosts_secret_access_key,
-            metrics.write_url if metrics is not None else None,
-            metrics.password if metrics is not None else None,
-            *((journal.ca_pem, journal.client_cert_pem, journal.client_key_pem) if journal is not None else ()),
+            database_url=database.database_url,
+            bucket=storage.bucket_name,
+            app_key_id=storage.app_access_key_id,
+            app_secret_key=storage.app_secret_access_key,
+            hosts_key_id=storage.hosts_access_key_id,
+            hosts_secret_key=storage.hosts_secret_access_key,
+            **optional,
         ).apply(spec_from)
     )
     # The app version, outside the user data: a new one rewrites this object and no host.
