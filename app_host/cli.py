@@ -167,7 +167,7 @@ def _backup_run(config: HostConfig, url: str, store: Store) -> int:
     from .store import StoreUnavailable
     from .system import log
 
-    ok = False
+    ok, record = False, None
     try:
         record = backup(config.app_name, url, store, config.backup_prefix)
         log(f"dumped {record.size} bytes to {record.key}" if record else "a fresh dump exists or another host is taking it")
@@ -177,7 +177,9 @@ def _backup_run(config: HostConfig, url: str, store: Store) -> int:
     except (StoreUnavailable, psycopg.Error) as error:
         log(f"failed: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
     finally:
-        backup_status(ok, newest_dump(store, config.backup_prefix), datetime.datetime.now(datetime.UTC))
+        # A run that dumped knows the newest dump; otherwise the store tells.
+        newest = record.created if record is not None else newest_dump(store, config.backup_prefix)
+        backup_status(ok, newest, datetime.datetime.now(datetime.UTC))
     return 0 if ok else 1
 
 

@@ -22,7 +22,7 @@ from fastapi_deploy.cloud_init.render import JOURNAL_REMOTE_PORT
 from fastapi_deploy.components._base import ComponentArgs, StrInput, child, project_token, secret
 from fastapi_deploy.components.vm import Vm, VmArgs
 from fastapi_deploy.stack_model.host_spec import LogCollectorSpec
-from fastapi_deploy.stack_model.ingress import check_admin_cidr
+from fastapi_deploy.stack_model.ingress import UnsafeIngressRule, check_admin_cidr, is_world, parse_cidr
 
 __all__ = ["JournalCertificates", "JournalCertificatesArgs", "LogCollector", "LogCollectorArgs", "collector_address"]
 
@@ -133,11 +133,22 @@ class LogCollectorArgs(ComponentArgs):
     disk_gib: int = Field(default=100, ge=40, le=2048, description="System disk, which holds the journals. Default 100.")
     keep_days: int = Field(default=30, ge=1, le=3650, description="Days the journals are kept. Default 30.")
 
-    @field_validator("admin_cidrs", "sender_cidrs")
+    @field_validator("admin_cidrs")
     @classmethod
-    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _admins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in value:
             check_admin_cidr(cidr)
+        return value
+
+    @field_validator("sender_cidrs")
+    @classmethod
+    def _senders(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            if is_world(parse_cidr(cidr, field="sender CIDR")):
+                raise UnsafeIngressRule(
+                    f"sender CIDR {cidr!r} would open the collector ({JOURNAL_REMOTE_PORT}) to the world; "
+                    "list the app subnets, such as '10.20.0.0/24'"
+                )
         return value
 
     @property

@@ -4,6 +4,10 @@ gateway, and its key and the hosts' key travel only as secrets."""
 
 from __future__ import annotations
 
+import pytest
+
+from fastapi_deploy.components.log_collector import LogCollectorArgs
+from fastapi_deploy.stack_model.ingress import UnsafeIngressRule
 from tests.mocks.harness import cloud_config_of, run_main, written_files
 
 CONFIGURATION = "volcengine:autoscaling/scalingConfiguration:ScalingConfiguration"
@@ -61,3 +65,11 @@ def test_no_collector_without_a_fleet_or_with_log_collector_off() -> None:
         host = run.of_type(CONFIGURATION) or run.of_type("volcengine:ecs/instance:Instance")
         assert "/etc/systemd/journal-upload.conf.d/10-app-host.conf" not in written_files(host[0])
         assert "log_collector_address" not in run.outputs
+
+
+def test_the_collector_refuses_to_take_journals_from_the_world() -> None:
+    settings = {"vpc_id": "v", "subnet_id": "s", "private_address": "10.20.0.250", "server_cert_pem": "c", "server_key_pem": "k"}
+    with pytest.raises(ValueError, match=r"sender CIDR '0\.0\.0\.0/0' would open the collector \(19532\) to the world") as raised:
+        LogCollectorArgs(**settings, sender_cidrs=("10.20.0.0/24", "0.0.0.0/0"))
+    assert isinstance(raised.value.errors()[0]["ctx"]["error"], UnsafeIngressRule)  # type: ignore[attr-defined]
+    assert LogCollectorArgs(**settings, sender_cidrs=("10.20.0.0/24",)).sender_cidrs == ("10.20.0.0/24",)
