@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
+
+from tests.boot.harness import WaitAborted, wait_for
 
 __all__ = ["PrometheusReceiver"]
 
@@ -41,15 +42,12 @@ class PrometheusReceiver:
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("wb"),
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.query("vector(1)")
-                break
-            except OSError:
-                if self._process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the receiver did not start: {self.log.read_text()[-800:]}") from None
-                time.sleep(0.1)
+        wait_for(self._ready, 30, interval=0.1, what="the receiver to answer")
+
+    def _ready(self) -> bool:
+        if self._process.poll() is not None:
+            raise WaitAborted(f"the receiver exited: {self.log.read_text()[-800:]}")
+        return bool(self.query("vector(1)"))
 
     @property
     def write_url(self) -> str:

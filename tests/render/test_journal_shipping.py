@@ -8,6 +8,7 @@ collector's [Remote] section)."""
 
 from __future__ import annotations
 
+import configparser
 import shlex
 import subprocess
 import time
@@ -17,11 +18,65 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from fastapi_deploy.cloud_init.collector import collector_files
 from fastapi_deploy.cloud_init.render import JOURNAL_DIR, host_files
-from fastapi_deploy.stack_model.host_spec import JournalUploadSpec
+from fastapi_deploy.stack_model.host_spec import JournalUploadSpec, LogCollectorSpec
+from tests.boot.harness import free_port, wait_for
 from tests.host_specs import acme_spec
-from tests.journal_collector import REMOTE, UPLOAD, Collector, section
 from tests.journal_pki import JournalPki, journal_pki
+
+REMOTE = "/lib/systemd/systemd-journal-remote"
+UPLOAD = "/lib/systemd/systemd-journal-upload"
+
+
+def section(text: str, name: str) -> dict[str, str]:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(text)
+    return dict(parser[name])
+
+
+class Collector:
+    """journal-remote as the collector runs it: its [Remote] settings as flags."""
+
+    def __init__(self, workdir: Path, pki: JournalPki) -> None:
+        workdir.mkdir(exist_ok=True)
+        spec = LogCollectorSpec(server_cert_pem=pki.server_cert_pem, server_key_pem=SecretStr(pki.server_key_pem))
+        files = {item.path: item for item in collector_files(spec)}
+        remote = section(files["/etc/systemd/journal-remote.conf.d/10-app-host.conf"].content, "Remote")
+        for item in files.values():
+            if item.path.startswith(JOURNAL_DIR):
+                (workdir / Path(item.path).name).write_text(item.content)
+                (workdir / Path(item.path).name).chmod(int(item.mode, 8))
+        moved = {key: str(workdir / Path(value).name) for key, value in remote.items() if value.startswith(JOURNAL_DIR)}
+        self.output = workdir / "remote"
+        self.output.mkdir()
+        self.port = free_port()
+        self.log = workdir / "remote.log"
+        self._process = subprocess.Popen(
+            [REMOTE, f"--listen-https=127.0.0.1:{self.port}", f"--output={self.output}/",
+             f"--split-mode={remote['SplitMode']}", f"--key={moved['ServerKeyFile']}",
+             f"--cert={moved['ServerCertificateFile']}"],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("wb"),
+        )  # fmt: skip
+        time.sleep(0.5)
+        assert self._process.poll() is None, self.log.read_text()
+
+    def messages(self) -> dict[str, list[str]]:
+        """{journal file name: messages in it}."""
+        found: dict[str, list[str]] = {}
+        for journal in sorted(self.output.glob("*.journal")):
+            out = subprocess.run(
+                ["journalctl", f"--file={journal}", "-o", "cat"], capture_output=True, text=True, timeout=30
+            )
+            found[journal.name] = out.stdout.splitlines()
+        return found
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=20)
+
 
 pytestmark = pytest.mark.skipif(
     not (Path(REMOTE).exists() and Path(UPLOAD).exists()), reason="needs systemd-journal-remote (.ci/run installs it)"
@@ -95,9 +150,7 @@ def test_a_hosts_journal_arrives_in_its_own_file_on_the_collector(
     journal = _journal(tmp_path / "web-1.journal", "web-1", messages)
     result = _upload(tmp_path / "host", collector, pki, journal)
     assert result.returncode == 0, result.stderr
-    deadline = time.monotonic() + 10
-    while not any(messages == found for found in collector.messages().values()) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: messages in collector.messages().values(), 10, interval=0.2, what="the journal at the collector")
     arrived = collector.messages()
     # One journal per sending host (SplitMode=host), named after its address: without
     # client-certificate checks, Debian 12's journal-remote names a source by its peer.

@@ -15,7 +15,6 @@ import secrets
 import shlex
 import shutil
 import subprocess
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 from fastapi_deploy.app_host import metrics
 from fastapi_deploy.app_host.config import MetricsConfig
 from fastapi_deploy.app_host.host_files import MTAIL_PROGRAM
-from tests.boot.harness import free_port
+from tests.boot.harness import free_port, wait_for
 from tests.prometheus_receiver import PrometheusReceiver
 
 HOST = "i-test-host"
@@ -52,19 +51,12 @@ def _moved(args: list[str], replacements: dict[str, str]) -> list[str]:
     return moved
 
 
-def _wait(check: Callable[[], bool], seconds: float, what: Callable[[], str]) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, what()
-        time.sleep(0.25)
-
-
-def _answers(url: str) -> bool:
+def _wait(check: Callable[[], bool], seconds: float, logs: Callable[[], str]) -> None:
+    """wait_for, failing with the tools' own logs."""
     try:
-        urllib.request.urlopen(url, timeout=1)
-    except OSError:
-        return False
-    return True
+        wait_for(check, seconds, interval=0.25)
+    except TimeoutError as error:
+        raise AssertionError(f"{error}: {logs()}") from error
 
 
 class Shipping:
@@ -111,7 +103,7 @@ class Shipping:
             })])
         )  # fmt: skip
         # mtail reads a file it finds at start from its end: lines go in once it tails.
-        _wait(lambda: _answers(f"http://127.0.0.1:{self.ports['nginx']}/metrics"), 20, lambda: self.log("mtail"))
+        _wait(lambda: bool(urllib.request.urlopen(f"http://127.0.0.1:{self.ports['nginx']}/metrics", timeout=1)), 20, lambda: self.log("mtail"))
 
     def _start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         self.logs[name] = self.workdir / f"{name}.log"
